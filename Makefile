@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates or updates
+# .venv and installs what it needs (Python 3.11 and Node/npm are the only prerequisites).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PG15_BIN ?= /usr/lib/postgresql/15/bin
+# The tests that exercise SQL; CI runs them a second time on Debian's PostgreSQL 15.
+DB_TESTS = $(wildcard tests/test_db_*.py) tests/test_stack_rest.py $(wildcard tests/test_migrations.py)
+
+.PHONY: install demo test test-pg15 lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/rendio dev up
+	$(BIN)/rendio dev status
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+	@if [ -x "$(PG15_BIN)/postgres" ]; then \
+		$(MAKE) --no-print-directory test-pg15; \
+	else \
+		echo "skipping the PostgreSQL 15 pass: $(PG15_BIN) not found"; \
+	fi
+
+test-pg15: install
+	RENDIO_PG_BIN=$(PG15_BIN) $(BIN)/pytest -q $(DB_TESTS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/stack_bench.py
+
+clean:
+	-$(BIN)/rendio dev down
+	rm -rf .rendio

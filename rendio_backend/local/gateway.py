@@ -1,0 +1,256 @@
+"""The API gateway on one port, routing like Supabase's Kong.
+
+- `/rest/v1/*`   → PostgREST over its unix socket (pooled keep-alive, streamed bodies,
+                   headers and status codes passed through unchanged)
+- `/auth/v1/*`   → the local Auth service
+- `/storage/v1/*`→ the local Storage service
+- `/functions/v1/*` → `rendio_backend.api`
+- `/_fake/apple/*`  → the fake Apple id_token issuer (its JWKS)
+
+Like Kong's key-auth plugin, REST and Auth (but GoTrue's open routes) need an `apikey`
+header or query parameter equal to the anon or service_role key. Storage and Functions
+are not key-checked here, as in Supabase's Kong config: they verify JWTs themselves,
+which is what lets a signed URL work without any key.
+
+The proxy path is a plain ASGI callable rather than a framework route: it is the hot
+path of every database call, and the gateway's throughput is measured against direct
+PostgREST (see `bench/`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import aiohttp
+import yarl
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .config import LocalService, StackConfig, load_config
+
+# Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+_HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+    b"trailer", b"transfer-encoding", b"upgrade", b"host", b"proxy-connection",
+})
+_HOP_BY_HOP_STR = frozenset(h.decode() for h in _HOP_BY_HOP)
+# GoTrue routes Kong leaves open (no apikey): email links and OAuth redirects.
+_AUTH_OPEN = ("/verify", "/callback", "/authorize", "/.well-known/jwks.json")
+# Bodies up to this size are sent in one ASGI message; larger ones are streamed.
+_BUFFER_LIMIT = 256 * 1024
+
+KeyCheck = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class _Mount:
+    prefix: str
+    app: ASGIApp
+    needs_key: KeyCheck
+
+
+async def _json(send: Send, status: int, body: object) -> None:
+    payload = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode())],
+    })
+    await send({"type": "http.response.body", "body": payload})
+
+
+class Gateway:
+    """The ASGI app of the gateway process (one instance per worker)."""
+
+    def __init__(self, config: StackConfig, services: dict[str, LocalService]) -> None:
+        self.config = config
+        self.keys = frozenset({config.anon_key, config.service_role_key})
+        self.services = services
+        self.session: aiohttp.ClientSession | None = None
+        self.upstream = "http://postgrest"
+        self.mounts = [
+            _Mount("/auth/v1", services["auth"].app,
+                   lambda path: not path.startswith(_AUTH_OPEN)),
+            _Mount("/storage/v1", services["storage"].app, lambda path: False),
+            _Mount("/functions/v1", services["functions"].app, lambda path: False),
+            _Mount("/_fake/apple", services["fake_apple"].app, lambda path: False),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path == "/rest/v1" or path.startswith("/rest/v1/"):
+            if not self._has_key(scope):
+                await self._reject(scope, send)
+                return
+            await self._proxy(scope, receive, send)
+            return
+        for mount in self.mounts:
+            if path == mount.prefix or path.startswith(mount.prefix + "/"):
+                inner = path[len(mount.prefix):] or "/"
+                if mount.needs_key(inner) and not self._has_key(scope):
+                    await self._reject(scope, send)
+                    return
+                child = dict(scope, root_path=scope.get("root_path", "") + mount.prefix)
+                await mount.app(child, receive, send)
+                return
+        if path == "/_rendio/health":
+            await _json(send, 200, {"status": "ok"})
+            return
+        await _json(send, 404, {"message": "no Route matched with those values"})
+
+    # --- key-auth ------------------------------------------------------------------
+    def _api_key(self, scope: Scope) -> str | None:
+        for name, value in scope["headers"]:
+            if name == b"apikey":
+                return str(value.decode("latin-1"))
+        query = scope.get("query_string", b"")
+        if b"apikey=" in query:
+            return dict(parse_qsl(query.decode("latin-1"))).get("apikey")
+        return None
+
+    def _has_key(self, scope: Scope) -> bool:
+        return self._api_key(scope) in self.keys
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        # Kong's key-auth messages, so clients that match on them keep working.
+        if self._api_key(scope) is None:
+            await _json(send, 401, {"message": "No API key found in request"})
+        else:
+            await _json(send, 401, {"message": "Invalid authentication credentials"})
+
+    # --- proxy to PostgREST ----------------------------------------------------------
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.session is not None, "gateway used before its lifespan startup"
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = raw_path[len(b"/rest/v1"):] or b"/"
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        url = yarl.URL(self.upstream + target.decode("latin-1"), encoded=True)
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"] if k not in _HOP_BY_HOP
+        ]
+        body = await _read_body(receive)
+        try:
+            async with self.session.request(
+                scope["method"], url, headers=headers, data=body or None,
+                allow_redirects=False,
+            ) as upstream:
+                response_headers = [
+                    (k.lower(), v) for k, v in upstream.raw_headers
+                    if k.decode("latin-1").lower() not in _HOP_BY_HOP_STR
+                ]
+                length = upstream.content_length
+                if length is not None and length <= _BUFFER_LIMIT:
+                    payload = await upstream.read()
+                    await send({"type": "http.response.start", "status": upstream.status,
+                                "headers": response_headers})
+                    await send({"type": "http.response.body", "body": payload})
+                    return
+                await send({"type": "http.response.start", "status": upstream.status,
+                            "headers": response_headers})
+                async for chunk in upstream.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk,
+                                "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+        except (aiohttp.ClientError, OSError):
+            # Kong's answer when the upstream is down.
+            await _json(send, 502, {"message": "An invalid response was received from the "
+                                               "upstream server"})
+
+    # --- lifespan --------------------------------------------------------------------
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        connector = aiohttp.UnixConnector(
+            path=str(self.config.postgrest_socket), limit=64, keepalive_timeout=30,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+        )
+        for service in self.services.values():
+            await service.startup()
+
+    async def shutdown(self) -> None:
+        for service in self.services.values():
+            await service.shutdown()
+        if self.session is not None:
+            await self.session.close()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+class _AppOnly:
+    """A service with nothing to start or stop."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def startup(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+def build_services(config: StackConfig) -> dict[str, LocalService]:
+    from rendio_backend.api import create_app as create_functions_app
+
+    try:  # TEMPORARY until the auth/storage services land
+        from .auth import create_auth_service
+        from .fake_apple import create_fake_apple_app
+        from .storage import create_storage_service
+    except ImportError:
+        from starlette.responses import JSONResponse
+
+        stub = _AppOnly(JSONResponse({"message": "not implemented"}, status_code=501))
+        return {"auth": stub, "storage": stub, "fake_apple": stub,
+                "functions": _AppOnly(create_functions_app())}
+
+    return {
+        "auth": create_auth_service(config),
+        "storage": create_storage_service(config),
+        "functions": _AppOnly(create_functions_app()),
+        "fake_apple": _AppOnly(create_fake_apple_app(config)),
+    }
+
+
+def create_app() -> Gateway:
+    """uvicorn factory: the configuration comes from the file `rendio dev up` wrote."""
+    config = load_config(Path(os.environ["RENDIO_STACK_CONFIG"]))
+    return Gateway(config, build_services(config))
+

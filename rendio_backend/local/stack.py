@@ -1,0 +1,240 @@
+"""The whole local stack: PostgreSQL, PostgREST and the gateway, as daemons.
+
+`Stack.up()` is idempotent: it starts only the pieces that are not running (a piece that
+was killed is started again) and re-applies the bootstrap SQL, which changes nothing
+when it is already in place. State lives under `config.state_dir`; `down()` stops only
+processes recorded in our pid files (PostgreSQL's own postmaster.pid included).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._proc import PidFile, fail_with_log, port_in_use, spawn, wait_until
+from .config import StackConfig, save_config
+from .errors import PortBusy, StackError
+from .postgres import LocalPostgres, bootstrap, connect, redact
+from .postgrest import LocalPostgrest
+
+PIECES = ("postgres", "postgrest", "gateway")
+
+
+@dataclass(frozen=True)
+class PieceStatus:
+    name: str
+    running: bool
+    pid: int | None
+    address: str
+
+
+class LocalGateway:
+    """The uvicorn process serving `rendio_backend.local.gateway`."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.pid_file = PidFile(config.run_dir / "gateway.pid",
+                                marker="rendio_backend.local.gateway")
+        self.log_path = config.log_dir / "gateway.log"
+        self.config_path = config.run_dir / "stack.json"
+
+    def pid(self) -> int | None:
+        return self.pid_file.live_pid()
+
+    def start(self) -> None:
+        if port_in_use(self.config.host, self.config.api_port):
+            raise PortBusy("the API gateway", self.config.api_port, "RENDIO_API_PORT")
+        save_config(self.config, self.config_path)
+        argv = [
+            sys.executable, "-m", "uvicorn", "rendio_backend.local.gateway:create_app",
+            "--factory", "--host", self.config.host, "--port", str(self.config.api_port),
+            "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+            "--no-access-log", "--no-server-header", "--no-date-header", "--log-level", "warning",
+            "--timeout-graceful-shutdown", "5",
+        ]
+        if self.config.gateway_workers > 1:
+            argv += ["--workers", str(self.config.gateway_workers)]
+        env = dict(os.environ, RENDIO_STACK_CONFIG=str(self.config_path))
+        process = spawn(argv, log_path=self.log_path, env=env)
+        self.pid_file.write(process.pid)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.config.api_url}/_rendio/health", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        if not wait_until(lambda: self.ready() or self.pid() is None, timeout):
+            raise fail_with_log("the API gateway", self.log_path, f"not ready after {timeout} s")
+        if not self.ready():
+            self.pid_file.remove()
+            raise fail_with_log("the API gateway", self.log_path, "exited during start")
+
+    def stop(self) -> bool:
+        return self.pid_file.stop()
+
+
+class Stack:
+    """Start, stop and inspect the local stack described by a StackConfig."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.postgres = LocalPostgres(config)
+        self.postgrest = LocalPostgrest(config)
+        self.gateway = LocalGateway(config)
+
+    @property
+    def external_db(self) -> bool:
+        return self.config.external_db_url is not None
+
+    def up(self, *, migrations_dir: Path | None = None,
+           on_step: Callable[[str], None] | None = None) -> list[PieceStatus]:
+        """Start whatever is not running; apply bootstrap (and migrations if given)."""
+        say = on_step or (lambda message: None)
+        self._prepare_dirs()
+        if not self.external_db:
+            if not self.postgres.initialized:
+                say("initialising the PostgreSQL cluster")
+                self.postgres.init()
+            if self.postgres.pid() is None:
+                say(f"starting PostgreSQL on port {self.config.db_port}")
+                self.postgres.start()
+        bootstrap(self.config.superuser_db_url)
+        if migrations_dir is not None and migrations_dir.is_dir():
+            self._migrate(migrations_dir, say)
+        started_postgrest = self._start_postgrest(say)
+        started_gateway = self._start_gateway(say)
+        if started_postgrest:
+            self.postgrest.wait_ready()
+        if started_gateway:
+            self.gateway.wait_ready()
+        return self.status()
+
+    def down(self) -> list[str]:
+        """Stop the pieces we started; returns the names of those that were running."""
+        stopped = []
+        if self.gateway.stop():
+            stopped.append("gateway")
+        if self.postgrest.stop():
+            stopped.append("postgrest")
+        if not self.external_db and self.postgres.stop():
+            stopped.append("postgres")
+        return stopped
+
+    def reset(self) -> None:
+        """Drop the database and bootstrap it again (services restarted if they ran)."""
+        restart = self.gateway.pid() is not None or self.postgrest.pid() is not None
+        self.gateway.stop()
+        self.postgrest.stop()
+        if not self.external_db and self.postgres.pid() is None:
+            self.up()  # the database must run to be reset
+            self.gateway.stop()
+            self.postgrest.stop()
+        reset_database(self.config)
+        if restart:
+            self.up()
+
+    def status(self) -> list[PieceStatus]:
+        config = self.config
+        if self.external_db:
+            db = PieceStatus("postgres", self._db_reachable(), None,
+                             redact(config.external_db_url or ""))
+        else:
+            pid = self.postgres.pid()
+            db = PieceStatus("postgres", pid is not None, pid, f"{config.host}:{config.db_port}")
+        rest_pid = self.postgrest.pid()
+        gateway_pid = self.gateway.pid()
+        return [
+            db,
+            PieceStatus("postgrest", rest_pid is not None and self.postgrest.ready(), rest_pid,
+                        str(self.postgrest.socket_path)),
+            PieceStatus("gateway", gateway_pid is not None and self.gateway.ready(),
+                        gateway_pid, config.api_url),
+        ]
+
+    def env(self) -> dict[str, str]:
+        """The variables `supabase status -o env` prints, for this stack."""
+        config = self.config
+        return {
+            "API_URL": config.api_url,
+            "DB_URL": config.db_url,
+            "ANON_KEY": config.anon_key,
+            "SERVICE_ROLE_KEY": config.service_role_key,
+            "JWT_SECRET": config.jwt_secret,
+        }
+
+    def log_paths(self) -> dict[str, Path]:
+        return {
+            "postgres": self.postgres.log_path,
+            "postgrest": self.postgrest.log_path,
+            "gateway": self.gateway.log_path,
+        }
+
+    # --- steps -----------------------------------------------------------------------
+    def _prepare_dirs(self) -> None:
+        for path in (self.config.state_dir, self.config.run_dir, self.config.log_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        # The PostgreSQL service user must be able to reach its data directory.
+        self.config.state_dir.chmod(0o755)
+
+    def _start_postgrest(self, say: Callable[[str], None]) -> bool:
+        if self.postgrest.pid() is not None:
+            return False
+        if self.postgrest.pid_file.is_stale():
+            say("removing a stale PostgREST pid file")
+        say("starting PostgREST")
+        self.postgrest.start()
+        return True
+
+    def _start_gateway(self, say: Callable[[str], None]) -> bool:
+        if self.gateway.pid() is not None:
+            return False
+        if self.gateway.pid_file.is_stale():
+            say("removing a stale gateway pid file")
+        say(f"starting the API gateway on {self.config.api_url}")
+        self.gateway.start()
+        return True
+
+    def _migrate(self, migrations_dir: Path, say: Callable[[str], None]) -> None:
+        from cli.migrations import migrate
+
+        applied = migrate(self.config.db_url, migrations_dir)
+        if applied:
+            say(f"applied {len(applied)} migration(s)")
+
+    def _db_reachable(self) -> bool:
+        try:
+            with connect(self.config.superuser_db_url, timeout=2):
+                return True
+        except StackError:
+            return False
+
+
+def reset_database(config: StackConfig) -> None:
+    """Drop and recreate the stack's database, then apply the bootstrap SQL.
+
+    Object files of the local Storage service go too: their rows went with the database.
+    """
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(config.superuser_db_url)
+    dbname = str(params.get("dbname") or "postgres")
+    maintenance = make_conninfo(**dict(params, dbname="template1"))  # type: ignore[arg-type]
+    with connect(maintenance) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+            sql.Identifier(dbname)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    shutil.rmtree(config.storage_dir, ignore_errors=True)
+    bootstrap(config.superuser_db_url)
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    return wait_until(lambda: port_in_use(host, port), timeout)
