@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,7 +20,7 @@ DbUrl = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "embedded server [env: RENDIO_DB_URL]")]
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     pretty = "pretty"
     env = "env"
     json = "json"

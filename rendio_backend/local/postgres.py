@@ -202,4 +202,4 @@ def bootstrap(url: str) -> None:
     """Apply Supabase's roles and schemas (idempotent) as the server's superuser."""
     sql = BOOTSTRAP_SQL.read_text()
     with connect(url) as conn, conn.transaction():
-        conn.execute(sql)  # type: ignore[call-overload]
+        conn.execute(sql.encode())

@@ -134,7 +134,7 @@ class LocalPostgrest:
                 status = sock.recv(64)
         except OSError:
             return False
-        return status.startswith(b"HTTP/1.1 200") or status.startswith(b"HTTP/1.1 405")
+        return status.startswith((b"HTTP/1.1 200", b"HTTP/1.1 405"))
 
     def stop(self) -> bool:
         stopped = self.pid_file.stop()
