@@ -1,0 +1,392 @@
+"""The credit, generation, job and maintenance functions, called as the service role."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+
+from .conftest import RunningStack, SqlRunner
+from .ledger_model import balance, ledger_violations, new_model, new_user
+
+
+class SqlError(Exception):
+    """A function's custom error: SQLSTATE, message and JSON detail."""
+
+
+@pytest.fixture
+def call(stack: RunningStack) -> Iterator[Any]:
+    """Call a public function as service_role: `call("fn", *args) -> value`."""
+    with psycopg.connect(stack.config.superuser_db_url, autocommit=True) as conn:
+        conn.execute("set role service_role")
+
+        def run(function: str, *args: Any) -> Any:
+            placeholders = ", ".join(["%s"] * len(args))
+            row = conn.execute(f"select public.{function}({placeholders})", args).fetchone()
+            assert row is not None
+            return row[0]
+
+        yield run
+
+
+@contextmanager
+def raises(sqlstate: str, message: str) -> Iterator[pytest.ExceptionInfo[psycopg.Error]]:
+    """Expect a psycopg error with this SQLSTATE and (first line of) message."""
+    with pytest.raises(psycopg.Error, match=f"^{message}") as info:
+        yield info
+    assert info.value.sqlstate == sqlstate
+
+
+def detail(info: pytest.ExceptionInfo[psycopg.Error]) -> dict[str, Any]:
+    assert info.value.diag.message_detail is not None
+    return dict(json.loads(info.value.diag.message_detail))
+
+
+def create_job(call: Any, user: str, model: str, *, key: str | None = None,
+               prompt: str = "a cat on a skateboard", request_hash: str = "h1") -> Any:
+    return call("create_video_job", user, model, prompt, json.dumps({"duration": "8s"}),
+                key or str(uuid.uuid4()), request_hash)
+
+
+# --- grant_initial_credits ----------------------------------------------------------
+
+
+def test_initial_grant_once_per_user_and_device(call: Any, sql: SqlRunner) -> None:
+    device = f"device-{uuid.uuid4()}"
+    first, second = new_user(sql), new_user(sql)
+    assert call("grant_initial_credits", first, device) is True
+    assert call("grant_initial_credits", first, device) is False
+    assert call("grant_initial_credits", first, f"device-{uuid.uuid4()}") is False
+    assert call("grant_initial_credits", second, device) is False  # reinstall on same device
+    assert balance(sql, first) == (10, 10) and balance(sql, second) == (0, 0)
+    # The device is bound to its newest user.
+    rows: dict[str, str | None] = dict(sql(
+        "select id::text, device_id from public.users where id = any(%s::uuid[])",
+        [first, second]))
+    assert rows[second] == device and rows[first] != device
+    assert ledger_violations(sql, [first, second]) == []
+
+
+def test_device_claim_survives_user_deletion(call: Any, sql: SqlRunner) -> None:
+    device = f"device-{uuid.uuid4()}"
+    first = new_user(sql)
+    assert call("grant_initial_credits", first, device) is True
+    sql("delete from auth.users where id = %s", first)
+    assert call("grant_initial_credits", new_user(sql), device) is False
+
+
+def test_initial_grant_rejects_bad_input(call: Any, sql: SqlRunner) -> None:
+    with raises("PT400", "invalid_request"):
+        call("grant_initial_credits", new_user(sql), "")
+    with raises("PT404", "not_found"):
+        call("grant_initial_credits", str(uuid.uuid4()), "some-device")
+
+
+# --- add / deduct -------------------------------------------------------------------
+
+
+def test_add_credits_is_idempotent_per_transaction(call: Any, sql: SqlRunner) -> None:
+    user, other = new_user(sql), new_user(sql)
+    tx = f"2000000{uuid.uuid4().int % 10**9}"
+    first = call("add_credits", user, 50, "iap_purchase", tx)
+    replay = call("add_credits", user, 50, "iap_purchase", tx)
+    assert first["already_processed"] is False and first["credits_remaining"] == 50
+    assert replay["already_processed"] is True and replay["credits_remaining"] == 50
+    assert replay["entry_id"] == first["entry_id"]
+    with raises("PT409", "transaction_already_used"):
+        call("add_credits", other, 50, "iap_purchase", tx)
+    assert balance(sql, user) == (50, 50) and balance(sql, other) == (0, 0)
+
+
+@pytest.mark.parametrize(("amount", "reason", "tx"), [
+    (0, "admin_adjustment", None), (-5, "admin_adjustment", None),
+    (5, "initial_grant", None), (5, "generation_failed_refund", None),
+    (5, "iap_purchase", None), (5, "bonus", None),
+])
+def test_add_credits_validates(call: Any, sql: SqlRunner, amount: int, reason: str,
+                               tx: str | None) -> None:
+    with raises("PT400", "invalid_request"):
+        call("add_credits", new_user(sql), amount, reason, tx)
+
+
+def test_deduct_never_below_zero(call: Any, sql: SqlRunner) -> None:
+    user = new_user(sql)
+    call("add_credits", user, 5, "admin_adjustment", None)
+    with raises("PT402", "insufficient_credits") as info:
+        call("deduct_credits", user, 6, "admin_adjustment", None)
+    assert detail(info) == {"required": 6, "available": 5}
+    assert call("deduct_credits", user, 5, "admin_adjustment", None)["credits_remaining"] == 0
+    # credits_total is lifetime earnings: deductions never lower it.
+    assert balance(sql, user) == (0, 5)
+    assert ledger_violations(sql, [user]) == []
+
+
+# --- create_video_job ---------------------------------------------------------------
+
+
+def test_create_video_job_charges_and_stores_the_response(call: Any, sql: SqlRunner) -> None:
+    user, model = new_user(sql), new_model(sql, cost=4)
+    call("add_credits", user, 10, "admin_adjustment", None)
+    key = str(uuid.uuid4())
+    result = create_job(call, user, model, key=key)
+    assert result["status_code"] == 202 and result["replayed"] is False
+    body = result["response"]
+    assert set(body) == {"job_id", "status", "credits_used", "credits_remaining"}
+    assert (body["status"], body["credits_used"], body["credits_remaining"]) == ("pending", 4, 6)
+    job = sql("select user_id::text, model_id::text, status, credits_used, settings, provider "
+              "from public.video_jobs where job_id = %s", body["job_id"])
+    assert job == [(user, model, "pending", 4, {"duration": "8s"}, "fal")]
+    entry = sql("select change, reason, balance_after, job_id::text from public.quota_log "
+                "where user_id = %s order by version desc limit 1", user)
+    assert entry == [(-4, "video_generation", 6, body["job_id"])]
+    stored = sql("select state, status_code, response_data, request_hash, job_id::text "
+                 "from public.idempotency_log where user_id = %s and idempotency_key = %s",
+                 user, key)
+    assert stored == [("completed", 202, body, "h1", body["job_id"])]
+
+    replay = create_job(call, user, model, key=key)
+    assert replay == {"status_code": 202, "replayed": True, "response": body}
+    assert balance(sql, user)[0] == 6
+    with raises("PT422", "idempotency_key_reused"):
+        create_job(call, user, model, key=key, request_hash="h2")
+    assert ledger_violations(sql, [user]) == []
+
+
+def test_idempotency_keys_are_per_user(call: Any, sql: SqlRunner) -> None:
+    alice, bob, model = new_user(sql), new_user(sql), new_model(sql, cost=4)
+    for user in (alice, bob):
+        call("add_credits", user, 4, "admin_adjustment", None)
+    key = str(uuid.uuid4())
+    a = create_job(call, alice, model, key=key)
+    b = create_job(call, bob, model, key=key, request_hash="other")
+    assert a["replayed"] is False and b["replayed"] is False
+    assert a["response"]["job_id"] != b["response"]["job_id"]
+
+
+def test_failed_request_stores_nothing_and_can_be_retried(call: Any, sql: SqlRunner) -> None:
+    user, model = new_user(sql), new_model(sql, cost=4)
+    key = str(uuid.uuid4())
+    with raises("PT402", "insufficient_credits") as info:
+        create_job(call, user, model, key=key)
+    assert detail(info) == {"required": 4, "available": 0}
+    assert sql("select count(*) from public.idempotency_log where user_id = %s", user) == [(0,)]
+    call("add_credits", user, 4, "admin_adjustment", None)
+    assert create_job(call, user, model, key=key)["replayed"] is False
+    assert balance(sql, user)[0] == 0
+
+
+def test_model_checks(call: Any, sql: SqlRunner) -> None:
+    user = new_user(sql)
+    call("add_credits", user, 10, "admin_adjustment", None)
+    with raises("PT404", "not_found") as info:
+        create_job(call, user, str(uuid.uuid4()))
+    assert detail(info)["resource"] == "model"
+    with raises("PT422", "model_unavailable"):
+        create_job(call, user, new_model(sql, available=False))
+    assert balance(sql, user)[0] == 10
+
+
+@pytest.mark.parametrize(("prompt", "ok"), [("", False), ("x", True), ("x" * 2000, True),
+                                            ("x" * 2001, False)])
+def test_prompt_length(call: Any, sql: SqlRunner, prompt: str, ok: bool) -> None:
+    user, model = new_user(sql), new_model(sql, cost=1)
+    call("add_credits", user, 1, "admin_adjustment", None)
+    if ok:
+        assert create_job(call, user, model, prompt=prompt)["replayed"] is False
+    else:
+        with raises("PT400", "invalid_request"):
+            create_job(call, user, model, prompt=prompt)
+
+
+def test_same_key_while_first_request_runs_is_in_use(stack: RunningStack, call: Any,
+                                                    sql: SqlRunner) -> None:
+    user, model = new_user(sql), new_model(sql, cost=1)
+    call("add_credits", user, 5, "admin_adjustment", None)
+    key = str(uuid.uuid4())
+    with psycopg.connect(stack.config.superuser_db_url) as first:  # holds its transaction open
+        first.execute("set role service_role")
+        first.execute("select public.create_video_job(%s, %s, 'x', '{}', %s, 'h')",
+                      (user, model, key))
+        with raises("PT409", "idempotency_key_in_use"):
+            create_job(call, user, model, key=key, request_hash="h")
+        first.commit()
+    assert create_job(call, user, model, key=key, request_hash="h")["replayed"] is True
+    assert balance(sql, user)[0] == 4
+
+
+# --- job lifecycle ------------------------------------------------------------------
+
+
+def _job(call: Any, sql: SqlRunner, cost: int = 4) -> tuple[str, str]:
+    user, model = new_user(sql), new_model(sql, cost=cost)
+    call("add_credits", user, 10, "admin_adjustment", None)
+    return user, create_job(call, user, model)["response"]["job_id"]
+
+
+def test_worker_lifecycle_to_completion(call: Any, sql: SqlRunner) -> None:
+    user, job = _job(call, sql)
+    assert call("mark_job_processing", job, "w1", "fal", "req", None, None, None) is False
+    claimed = sql("select job_id::text from public.claim_pending_jobs('w1', 1000)")
+    assert (job,) in claimed
+    assert call("mark_job_processing", job, "w2", "fal", "req-1", None, None, None) is False
+    assert call("mark_job_processing", job, "w1", "fal", "req-1", "https://s", "https://r",
+                "https://c") is True
+    row = sql("select status, provider_job_id, provider_status_url, provider_response_url, "
+              "provider_cancel_url, attempts, lease_owner from public.video_jobs "
+              "where job_id = %s", job)
+    assert row == [("processing", "req-1", "https://s", "https://r", "https://c", 1, None)]
+    path = f"{user}/{job}.mp4"
+    assert call("complete_video_job", job, path, f"{user}/{job}.jpg") is True
+    assert call("complete_video_job", job, path, None) is False
+    failed = call("fail_video_job", job, "late error")
+    assert failed["failed"] is False and failed["status"] == "completed"
+    assert balance(sql, user)[0] == 6  # no refund after completion
+    assert ledger_violations(sql, [user]) == []
+
+
+def test_fail_refunds_exactly_once(call: Any, sql: SqlRunner) -> None:
+    user, job = _job(call, sql)
+    first = call("fail_video_job", job, "provider said ERROR")
+    again = call("fail_video_job", job, "again")
+    assert first == {"failed": True, "status": "failed", "credits_refunded": 4,
+                     "credits_remaining": 10}
+    assert again["failed"] is False and again["credits_refunded"] == 0
+    assert call("complete_video_job", job, "p.mp4", None) is False
+    assert sql("select status, error_message from public.video_jobs where job_id = %s",
+               job) == [("failed", "provider said ERROR")]
+    assert balance(sql, user) == (10, 10)
+    with raises("PT404", "not_found"):
+        call("fail_video_job", str(uuid.uuid4()), "x")
+    assert ledger_violations(sql, [user]) == []
+
+
+def test_claims_skip_locked_jobs(stack: RunningStack, call: Any, sql: SqlRunner) -> None:
+    _, job = _job(call, sql)
+    with psycopg.connect(stack.config.superuser_db_url) as locker:
+        locker.execute("select 1 from public.video_jobs where job_id = %s for update", (job,))
+        claimed = sql("select job_id::text from public.claim_pending_jobs('w-skip', 1000)")
+        assert (job,) not in claimed
+        locker.rollback()
+
+
+def test_sweeper_fails_and_refunds_stuck_jobs(call: Any, sql: SqlRunner) -> None:
+    user, late = _job(call, sql, cost=2)
+    _, fresh = _job(call, sql, cost=2)
+    sql("update public.video_jobs set deadline_at = now() - interval '1 second' "
+        "where job_id = %s", late)
+    assert call("fail_stuck_jobs", "2 hours") >= 1
+    rows: dict[str, str] = dict(sql("select job_id::text, status from public.video_jobs "
+                    "where job_id = any(%s::uuid[])", [late, fresh]))
+    assert rows == {late: "failed", fresh: "pending"}
+    assert balance(sql, user)[0] == 10
+
+
+def test_sweeper_gives_up_after_max_attempts(call: Any, sql: SqlRunner) -> None:
+    user, job = _job(call, sql)
+    sql("update public.video_jobs set attempts = 5, lease_owner = 'dead', "
+        "lease_expires_at = now() - interval '1 minute' where job_id = %s", job)
+    assert (job,) not in sql("select job_id::text from public.claim_pending_jobs('w', 1000)")
+    call("fail_stuck_jobs", "2 hours")
+    assert sql("select status, error_message from public.video_jobs where job_id = %s",
+               job) == [("failed", "too_many_attempts")]
+    assert balance(sql, user)[0] == 10
+
+
+def test_expired_lease_is_claimed_again(call: Any, sql: SqlRunner) -> None:
+    _, job = _job(call, sql)
+    assert (job,) in sql("select job_id::text from public.claim_pending_jobs('w1', 1000)")
+    assert (job,) not in sql("select job_id::text from public.claim_pending_jobs('w2', 1000)")
+    sql("update public.video_jobs set lease_expires_at = now() - interval '1 second' "
+        "where job_id = %s", job)
+    assert (job,) in sql("select job_id::text from public.claim_pending_jobs('w2', 1000)")
+    assert call("mark_job_processing", job, "w1", "fal", "r", None, None, None) is False
+    assert call("mark_job_processing", job, "w2", "fal", "r", None, None, None) is True
+
+
+def test_pollers_lease_processing_jobs(call: Any, sql: SqlRunner) -> None:
+    _, job = _job(call, sql)
+    sql("select public.claim_pending_jobs('w1', 1000)")
+    call("mark_job_processing", job, "w1", "fal", "r", None, None, None)
+    assert (job,) in sql("select job_id::text from public.claim_processing_jobs('p1', 1000)")
+    assert (job,) not in sql("select job_id::text from public.claim_processing_jobs('p2', 1000)")
+
+
+# --- maintenance --------------------------------------------------------------------
+
+
+def test_purge_expired_keys(call: Any, sql: SqlRunner) -> None:
+    user, model = new_user(sql), new_model(sql, cost=1)
+    call("add_credits", user, 2, "admin_adjustment", None)
+    key = str(uuid.uuid4())
+    first = create_job(call, user, model, key=key)["response"]["job_id"]
+    sql("update public.idempotency_log set expires_at = now() - interval '1 second' "
+        "where user_id = %s", user)
+    # An expired key counts as unused, even before the purge.
+    second = create_job(call, user, model, key=key)
+    assert second["replayed"] is False and second["response"]["job_id"] != first
+    sql("update public.idempotency_log set expires_at = now() - interval '1 second' "
+        "where user_id = %s", user)
+    assert call("purge_expired_idempotency_keys") >= 1
+    assert sql("select count(*) from public.idempotency_log where user_id = %s", user) == [(0,)]
+
+
+def test_archive_old_jobs(call: Any, sql: SqlRunner) -> None:
+    user, done = _job(call, sql, cost=1)
+    _, running = _job(call, sql, cost=1)
+    call("complete_video_job", done, "v.mp4", None)
+    sql("update public.video_jobs set created_at = now() - interval '91 days' "
+        "where job_id = any(%s::uuid[])", [done, running])
+    assert call("archive_old_jobs", "90 days") >= 1
+    assert sql("select count(*) from public.video_jobs where job_id = %s", done) == [(0,)]
+    archived = sql("select user_id::text, status, job ->> 'video_url' "
+                   "from public.video_jobs_archive where job_id = %s", done)
+    assert archived == [(user, "completed", "v.mp4")]
+    assert sql("select status from public.video_jobs where job_id = %s", running) == [
+        ("pending",)]
+    assert ledger_violations(sql, [user]) == []
+
+
+# --- IAP refunds --------------------------------------------------------------------
+
+
+def test_iap_refund_with_shortfall(call: Any, sql: SqlRunner) -> None:
+    user, model = new_user(sql), new_model(sql, cost=4)
+    tx = f"tx-{uuid.uuid4()}"
+    call("add_credits", user, 10, "iap_purchase", tx)
+    create_job(call, user, model)  # spends 4 of the purchased 10
+    result = call("apply_iap_refund", user, tx)
+    assert result == {"already_processed": False, "credits_removed": 6, "shortfall": 4,
+                      "credits_remaining": 0}
+    assert call("apply_iap_refund", user, tx)["already_processed"] is True
+    assert balance(sql, user) == (0, 10)  # credits_total never decreases
+    assert sql("select change, shortfall from public.quota_log where user_id = %s "
+               "and reason = 'iap_refund'", user) == [(-6, 4)]
+    with raises("PT404", "not_found"):
+        call("apply_iap_refund", new_user(sql), tx)
+    assert ledger_violations(sql, [user]) == []
+
+
+# --- verify_ledger ------------------------------------------------------------------
+
+
+def test_verify_ledger_detects_tampering(stack: RunningStack, call: Any, sql: SqlRunner) -> None:
+    user, job = _job(call, sql)
+    assert ledger_violations(sql, [user]) == []
+    with psycopg.connect(stack.config.superuser_db_url) as conn:  # rolled back at the end
+        conn.execute("update public.users set credits_remaining = 99, credits_total = 1 "
+                     "where id = %s", (user,))
+        conn.execute("update public.quota_log set balance_after = 7 "
+                     "where user_id = %s and version = 2", (user,))
+        conn.execute("update public.video_jobs set status = 'failed', completed_at = now() "
+                     "where job_id = %s", (job,))
+        rows = conn.execute("select invariant from public.verify_ledger() where user_id = %s",
+                            (user,)).fetchall()
+        conn.rollback()
+    assert {r[0] for r in rows} == {
+        "balance_equals_ledger_sum", "credits_total_equals_earnings", "balance_after_chain",
+        "failed_job_refunded"}
