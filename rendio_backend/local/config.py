@@ -167,7 +167,8 @@ class LocalService(Protocol):
     `startup()` / `shutdown()` itself (once per gateway worker process).
     """
 
-    app: ASGIApp
+    @property
+    def app(self) -> ASGIApp: ...
 
     async def startup(self) -> None: ...
 

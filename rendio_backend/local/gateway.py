@@ -230,16 +230,9 @@ class _AppOnly:
 def build_services(config: StackConfig) -> dict[str, LocalService]:
     from rendio_backend.api import create_app as create_functions_app
 
-    try:  # TEMPORARY until the auth/storage services land
-        from .auth import create_auth_service
-        from .fake_apple import create_fake_apple_app
-        from .storage import create_storage_service
-    except ImportError:
-        from starlette.responses import JSONResponse
-
-        stub = _AppOnly(JSONResponse({"message": "not implemented"}, status_code=501))
-        return {"auth": stub, "storage": stub, "fake_apple": stub,
-                "functions": _AppOnly(create_functions_app())}
+    from .auth import create_auth_service
+    from .fake_apple import create_fake_apple_app
+    from .storage import create_storage_service
 
     return {
         "auth": create_auth_service(config),

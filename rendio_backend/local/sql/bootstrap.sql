@@ -403,6 +403,23 @@ create table if not exists auth.instances (
 );
 comment on table auth.instances is 'Auth: Manages users across multiple sites.';
 
+-- Where a session's sign-in methods (the `amr` claim) live, so they survive a refresh
+-- (GoTrue migrations 20221003041349 + 20221208132122).
+create table if not exists auth.mfa_amr_claims (
+  session_id uuid not null,
+  created_at timestamptz not null,
+  updated_at timestamptz not null,
+  authentication_method text not null,
+  id uuid not null,
+  constraint mfa_amr_claims_session_id_authentication_method_pkey
+    unique (session_id, authentication_method),
+  constraint amr_id_pk primary key (id),
+  constraint mfa_amr_claims_session_id_fkey foreign key (session_id)
+    references auth.sessions (id) on delete cascade
+);
+comment on table auth.mfa_amr_claims is
+  'auth: stores authenticator method reference claims for multi factor authentication';
+
 -- GoTrue's current helpers: read the legacy per-claim GUCs first, then request.jwt.claims
 -- (the only one PostgREST 12 sets).
 create or replace function auth.uid() returns uuid
@@ -452,7 +469,7 @@ declare
   t text;
 begin
   foreach t in array array['users', 'identities', 'sessions', 'refresh_tokens',
-                           'audit_log_entries', 'instances']
+                           'audit_log_entries', 'instances', 'mfa_amr_claims']
   loop
     if (select relowner::regrole::text from pg_class
         where oid = ('auth.' || quote_ident(t))::regclass) <> 'supabase_auth_admin' then
