@@ -1,0 +1,385 @@
+# rendio_backend/_sync/ is generated from rendio_backend/_async/ by scripts/generate_sync.py:
+# edit the _async file, then run `python scripts/generate_sync.py`.
+"""The service-role facade: users, credits, jobs, maintenance, Storage and the catalog."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .. import _shared
+from .._errors_map import translating
+from ..config import RendioConfig
+from ..errors import NotFound, ValidationError
+from ..models import (
+    BucketSpec,
+    ChangeAction,
+    CreditGrant,
+    CreditReason,
+    CreditTransaction,
+    Deduction,
+    IapRefund,
+    JobCreated,
+    JobFailure,
+    LedgerViolation,
+    Model,
+    Page,
+    ProvisionReport,
+    SeedReport,
+    UploadedObject,
+    User,
+    VideoJob,
+)
+from ._base import AsyncBase
+
+_Id = uuid.UUID | str
+
+
+class AsyncRendioAdmin(AsyncBase):
+    """Service-role access (bypasses RLS): for workers, the HTTP API, scripts and the CLI.
+
+    Never ship the service role key to an app. Use it as a context manager (or close
+    it when done) to release its connections.
+    """
+
+    def __init__(
+        self,
+        config: RendioConfig | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        """An admin for `config` (default: RendioConfig.from_env()); needs the service key."""
+        config = config if config is not None else RendioConfig.from_env()
+        super().__init__(config, api_key=config.require_service_role_key(),
+                         http_client=http_client)
+        self._key = config.require_service_role_key()
+
+    async def _call(self, function: str, params: dict[str, Any]) -> Any:
+        return await self._rpc(self._key, function, params)
+
+    # --- users --------------------------------------------------------------------------
+    async def get_user(self, user_id: _Id) -> User:
+        """A user by id; NotFound if there is none."""
+        return await self._user_where("id", str(_shared.as_uuid(user_id, "user_id")))
+
+    async def get_user_by_device_id(self, device_id: str) -> User:
+        """The user a device is bound to; NotFound if none."""
+        return await self._user_where("device_id", device_id)
+
+    async def get_user_by_apple_sub(self, apple_sub: str) -> User:
+        """The user with this Apple subject; NotFound if none."""
+        return await self._user_where("apple_sub", apple_sub)
+
+    async def _user_where(self, column: str, value: str) -> User:
+        with translating():
+            response = await (self._rest(self._key).table("users").select("*")
+                              .eq(column, value).execute())
+            found = _shared.rows(response.data)
+            if not found:
+                raise NotFound("user not found", details={"resource": "user", column: value})
+            return User.model_validate(found[0])
+
+    # --- credits ------------------------------------------------------------------------
+    async def grant_initial_credits(self, user_id: _Id, device_id: str) -> bool:
+        """Grant the initial credits once per user and device; binds the device.
+
+        True when credits were granted, False when the user or device had claimed.
+        """
+        granted = await self._call("grant_initial_credits", {
+            "p_user_id": str(_shared.as_uuid(user_id, "user_id")), "p_device_id": device_id})
+        return bool(granted)
+
+    async def add_credits(
+        self,
+        user_id: _Id,
+        amount: int,
+        *,
+        reason: CreditReason | str = CreditReason.ADMIN_ADJUSTMENT,
+        transaction_id: str | None = None,
+    ) -> CreditGrant:
+        """Add credits: an IAP purchase (needs `transaction_id`) or an admin adjustment.
+
+        Idempotent per transaction id: a replay changes nothing and answers
+        `already_processed=True`; TransactionAlreadyUsed if another user got it.
+        """
+        data = await self._call("add_credits", {
+            "p_user_id": str(_shared.as_uuid(user_id, "user_id")), "p_amount": amount,
+            "p_reason": _shared.credit_reason(reason), "p_transaction_id": transaction_id})
+        with translating():
+            return CreditGrant.model_validate(data)
+
+    async def deduct_credits(
+        self,
+        user_id: _Id,
+        amount: int,
+        *,
+        reason: CreditReason | str = CreditReason.ADMIN_ADJUSTMENT,
+        job_id: _Id | None = None,
+    ) -> Deduction:
+        """Remove credits, never below 0 (InsufficientCredits with required/available)."""
+        data = await self._call("deduct_credits", {
+            "p_user_id": str(_shared.as_uuid(user_id, "user_id")), "p_amount": amount,
+            "p_reason": _shared.credit_reason(reason),
+            "p_job_id": str(_shared.as_uuid(job_id, "job_id")) if job_id else None})
+        with translating():
+            return Deduction.model_validate(data)
+
+    async def apply_iap_refund(self, user_id: _Id, transaction_id: str) -> IapRefund:
+        """Take back an App Store purchase (never below 0; the shortfall is logged). Once."""
+        data = await self._call("apply_iap_refund", {
+            "p_user_id": str(_shared.as_uuid(user_id, "user_id")),
+            "p_transaction_id": transaction_id})
+        with translating():
+            return IapRefund.model_validate(data)
+
+    async def credit_history(
+        self,
+        user_id: _Id,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[CreditTransaction]:
+        """Any user's ledger rows, newest first (keyset pagination on version)."""
+        size = _shared.page_limit(limit, _shared.MAX_HISTORY_PAGE)
+        query = (self._rest(self._key).table("quota_log").select("*")
+                 .eq("user_id", str(_shared.as_uuid(user_id, "user_id")))
+                 .order("version", desc=True).limit(size + 1))
+        if cursor:
+            query = query.lt("version", _shared.cursor_version(cursor))
+        with translating():
+            response = await query.execute()
+            items = [CreditTransaction.model_validate(row)
+                     for row in _shared.rows(response.data)]
+        more = len(items) > size
+        items = items[:size]
+        next_cursor = _shared.version_cursor(items[-1].version) if more else None
+        return Page[CreditTransaction](items=items, next_cursor=next_cursor)
+
+    # --- jobs ---------------------------------------------------------------------------
+    async def create_job(
+        self,
+        user_id: _Id,
+        model_id: _Id,
+        prompt: str,
+        settings: dict[str, Any] | None = None,
+        *,
+        idempotency_key: _Id | None = None,
+    ) -> JobCreated:
+        """Charge the model's cost and create a pending job, idempotently (SPEC §3/§4).
+
+        The same key and request replays the stored answer (`replayed=True`, nothing
+        charged twice); IdempotencyKeyReused for another request under the same key,
+        IdempotencyConflict while the first is still running. A key is generated when
+        none is given.
+        """
+        key = _shared.idempotency_key(idempotency_key)
+        model = _shared.as_uuid(model_id, "model_id")
+        body = {"model_id": str(model), "prompt": prompt, "settings": settings or {}}
+        data = await self._call("create_video_job", {
+            "p_user_id": str(_shared.as_uuid(user_id, "user_id")),
+            "p_model_id": str(model),
+            "p_prompt": prompt,
+            "p_settings": settings or {},
+            "p_idempotency_key": str(key),
+            "p_request_hash": _shared.request_hash("POST", _shared.GENERATE_PATH, body),
+        })
+        with translating():
+            return JobCreated.model_validate({
+                **data["response"], "replayed": data.get("replayed", False),
+                "status_code": data.get("status_code", 202)})
+
+    async def get_job(self, job_id: _Id) -> VideoJob:
+        """Any job by id (soft-deleted ones too); NotFound if there is none."""
+        job = str(_shared.as_uuid(job_id, "job_id"))
+        with translating():
+            response = await (self._rest(self._key).table("video_jobs").select("*")
+                              .eq("job_id", job).execute())
+            found = _shared.rows(response.data)
+            if not found:
+                raise NotFound("job not found", details={"resource": "job", "id": job})
+            return VideoJob.model_validate(found[0])
+
+    async def claim_jobs(
+        self,
+        worker: str,
+        *,
+        limit: int = 10,
+        lease: timedelta | float = timedelta(minutes=5),
+    ) -> list[VideoJob]:
+        """Lease up to `limit` pending jobs (oldest first) to `worker` (SKIP LOCKED)."""
+        data = await self._call("claim_pending_jobs", {
+            "p_worker": worker, "p_limit": limit, "p_lease": _shared.interval(lease, "lease")})
+        with translating():
+            return [VideoJob.model_validate(row) for row in _shared.rows(data)]
+
+    async def claim_processing_jobs(
+        self,
+        worker: str,
+        *,
+        limit: int = 10,
+        lease: timedelta | float = timedelta(minutes=1),
+    ) -> list[VideoJob]:
+        """Lease up to `limit` processing jobs to a poller (for providers without webhooks)."""
+        data = await self._call("claim_processing_jobs", {
+            "p_worker": worker, "p_limit": limit, "p_lease": _shared.interval(lease, "lease")})
+        with translating():
+            return [VideoJob.model_validate(row) for row in _shared.rows(data)]
+
+    async def mark_processing(
+        self,
+        job_id: _Id,
+        *,
+        worker: str,
+        provider: str,
+        provider_job_id: str,
+        status_url: str | None = None,
+        response_url: str | None = None,
+        cancel_url: str | None = None,
+    ) -> bool:
+        """Record the provider's request and set processing, if `worker` holds the lease.
+
+        False means the lease was lost or the job already finished.
+        """
+        changed = await self._call("mark_job_processing", {
+            "p_job_id": str(_shared.as_uuid(job_id, "job_id")), "p_worker": worker,
+            "p_provider": provider, "p_provider_job_id": provider_job_id,
+            "p_status_url": status_url, "p_response_url": response_url,
+            "p_cancel_url": cancel_url})
+        return bool(changed)
+
+    async def complete_job(
+        self,
+        job_id: _Id,
+        *,
+        video_path: str,
+        thumbnail_path: str | None = None,
+    ) -> bool:
+        """Complete an unfinished job with its Storage paths; False if already final."""
+        changed = await self._call("complete_video_job", {
+            "p_job_id": str(_shared.as_uuid(job_id, "job_id")), "p_video_path": video_path,
+            "p_thumbnail_path": thumbnail_path})
+        return bool(changed)
+
+    async def fail_job(self, job_id: _Id, error: str) -> JobFailure:
+        """Fail an unfinished job and refund its credits exactly once.
+
+        This is how credits come back for a job (there is no refund without failing
+        it); repeating the call refunds nothing (`failed=False`).
+        """
+        data = await self._call("fail_video_job", {
+            "p_job_id": str(_shared.as_uuid(job_id, "job_id")), "p_error": error})
+        with translating():
+            return JobFailure.model_validate(data)
+
+    # --- maintenance --------------------------------------------------------------------
+    async def purge_expired_idempotency_keys(self) -> int:
+        """Delete idempotency keys older than 24 hours; returns how many."""
+        return int(await self._call("purge_expired_idempotency_keys", {}))
+
+    async def fail_stuck_jobs(self, older_than: timedelta | float = timedelta(hours=2)) -> int:
+        """Fail and refund jobs past their deadline or older than `older_than`."""
+        return int(await self._call("fail_stuck_jobs", {
+            "p_older_than": _shared.interval(older_than, "older_than")}))
+
+    async def archive_old_jobs(self, older_than: timedelta | float = timedelta(days=90)) -> int:
+        """Move finished jobs older than `older_than` to the archive; returns how many."""
+        return int(await self._call("archive_old_jobs", {
+            "p_older_than": _shared.interval(older_than, "older_than")}))
+
+    async def verify_ledger(self) -> list[LedgerViolation]:
+        """Every violated ledger invariant (SPEC §2); empty when the ledger is sound."""
+        data = await self._call("verify_ledger", {})
+        with translating():
+            return [LedgerViolation.model_validate(row) for row in _shared.rows(data)]
+
+    # --- storage ------------------------------------------------------------------------
+    async def provision_storage(
+        self,
+        buckets: Iterable[BucketSpec] = _shared.BUCKETS,
+    ) -> ProvisionReport:
+        """Create or update the app's buckets (private, size limits, MIME allow-lists).
+
+        Idempotent: the report says which buckets were created, updated or unchanged.
+        """
+        storage = self._storage(self._key)
+        items = []
+        with translating():
+            existing = {bucket.id: bucket.model_dump() for bucket in await storage.list_buckets()}
+            for spec in buckets:
+                item = _shared.bucket_item(spec, existing.get(spec.id))
+                options: Any = _shared.bucket_options(spec)
+                if item.action is ChangeAction.CREATED:
+                    await storage.create_bucket(spec.id, spec.id, options)
+                elif item.action is ChangeAction.UPDATED:
+                    await storage.update_bucket(spec.id, options)
+                items.append(item)
+        return ProvisionReport(items=items)
+
+    async def upload_video(self, user_id: _Id, job_id: _Id, data: bytes, *,
+                           content_type: str = "video/mp4") -> UploadedObject:
+        """Store a job's video at `videos/{user_id}/{job_id}.mp4` (replacing one)."""
+        path = _shared.video_path(_shared.as_uuid(user_id, "user_id"),
+                                  _shared.as_uuid(job_id, "job_id"))
+        return await self._upload(_shared.VIDEOS_BUCKET, path, data, content_type)
+
+    async def upload_thumbnail(self, user_id: _Id, job_id: _Id, data: bytes, *,
+                               content_type: str = "image/jpeg") -> UploadedObject:
+        """Store a job's thumbnail at `thumbnails/{user_id}/{job_id}.jpg` (replacing one)."""
+        path = _shared.thumbnail_path(_shared.as_uuid(user_id, "user_id"),
+                                      _shared.as_uuid(job_id, "job_id"))
+        return await self._upload(_shared.THUMBNAILS_BUCKET, path, data, content_type)
+
+    async def signed_url(self, bucket: str, path: str, *,
+                         expires_in: int = _shared.DEFAULT_SIGNED_URL_SECONDS) -> str:
+        """A signed URL of any object (e.g. an uploaded image handed to a provider)."""
+        if expires_in < 1:
+            raise ValidationError("expires_in must be at least 1 second",
+                                  details={"field": "expires_in"})
+        with translating():
+            signed = await (self._storage(self._key).from_(bucket)
+                            .create_signed_url(_shared.object_key(bucket, path), expires_in))
+        return str(signed["signedURL"])
+
+    async def _upload(self, bucket: str, path: str, data: bytes,
+                      content_type: str) -> UploadedObject:
+        with translating():
+            await self._storage(self._key).from_(bucket).upload(
+                path, data, {"content-type": content_type, "upsert": "true"})
+        return UploadedObject(bucket=bucket, path=path)
+
+    # --- model catalog ------------------------------------------------------------------
+    async def list_models(self) -> list[Model]:
+        """Every model of the catalog, available or not."""
+        with translating():
+            response = await (self._rest(self._key).table("models").select("*")
+                              .order("name").execute())
+            return [Model.model_validate(row) for row in _shared.rows(response.data)]
+
+    async def seed_models(self, catalog_path: str | Path | None = None) -> SeedReport:
+        """Upsert the versioned model catalog (default supabase/catalog/models.json).
+
+        Idempotent: rows equal to the catalog are left alone and reported unchanged.
+        Models missing from the catalog are not touched.
+        """
+        catalog = _shared.load_catalog(catalog_path)
+        rest = self._rest(self._key)
+        items = []
+        with translating():
+            ids = [str(model.id) for model in catalog.models]
+            response = await rest.table("models").select("*").in_("id", ids).execute()
+            current = {row["id"]: row for row in _shared.rows(response.data)}
+            for model in catalog.models:
+                row = current.get(str(model.id))
+                item = _shared.seed_item(model, row)
+                if item.action is ChangeAction.CREATED:
+                    await rest.table("models").insert(model.row()).execute()
+                elif item.action is ChangeAction.UPDATED and row is not None:
+                    changes = _shared.catalog_changes(model, row)
+                    await rest.table("models").update(changes).eq("id", str(model.id)).execute()
+                items.append(item)
+        return SeedReport(catalog_version=catalog.version, items=items)

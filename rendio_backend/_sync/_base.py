@@ -1,0 +1,74 @@
+# rendio_backend/_sync/ is generated from rendio_backend/_async/ by scripts/generate_sync.py:
+# edit the _async file, then run `python scripts/generate_sync.py`.
+"""The HTTP plumbing both facades share: one httpx client, the official Supabase clients."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from postgrest import SyncPostgrestClient
+from storage3 import SyncStorageClient
+
+from .._errors_map import translating
+from ..config import RendioConfig
+
+
+class SyncBase:
+    """Owns the HTTP connection pool; builds PostgREST and Storage clients per token."""
+
+    def __init__(
+        self,
+        config: RendioConfig | None,
+        *,
+        api_key: str | None,
+        http_client: httpx.Client | None,
+    ) -> None:
+        self._config = config if config is not None else RendioConfig.from_env()
+        self._api_key = api_key or self._config.anon_key
+        self._owns_http = http_client is None
+        # One pool for PostgREST, Auth and Storage. Bounded timeouts: a stopped stack
+        # fails at once (connection refused), an unresponsive host within the limits.
+        self._http = http_client or httpx.Client(
+            timeout=httpx.Timeout(self._config.timeout, connect=self._config.connect_timeout),
+            follow_redirects=True,
+        )
+
+    @property
+    def config(self) -> RendioConfig:
+        """The settings this instance uses."""
+        return self._config
+
+    def _headers(self, token: str) -> dict[str, str]:
+        return {"apikey": self._api_key, "Authorization": f"Bearer {token}"}
+
+    def _rest(self, token: str) -> SyncPostgrestClient:
+        # PostgREST's retry sleeps on connection errors; a stopped stack must fail fast.
+        return SyncPostgrestClient(self._config.rest_url, headers=self._headers(token),
+                                    http_client=self._http, retry_enabled=False)
+
+    def _storage(self, token: str) -> SyncStorageClient:
+        return SyncStorageClient(self._config.storage_url, headers=self._headers(token),
+                                  http_client=self._http)
+
+    def _rpc(self, token: str, function: str, params: dict[str, Any]) -> Any:
+        with translating():
+            response = self._rest(token).rpc(function, params).execute()
+        return response.data
+
+    def close(self) -> None:
+        """Close the HTTP connections (only those this instance opened)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,374 @@
+# rendio_backend/_sync/ is generated from rendio_backend/_async/ by scripts/generate_sync.py:
+# edit the _async file, then run `python scripts/generate_sync.py`.
+"""The user-scoped facade: one app user acting through their own session (RLS applies)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from httpx import QueryParams
+from supabase_auth import SyncGoTrueClient
+from supabase_auth.helpers import parse_auth_response
+from supabase_auth.types import Session
+
+from .. import _shared
+from .._errors_map import translating
+from ..config import RendioConfig
+from ..errors import AuthError, NotFound, ValidationError
+from ..models import (
+    AuthSession,
+    Balance,
+    CreditTransaction,
+    Model,
+    Page,
+    Theme,
+    UploadedObject,
+    User,
+    VideoJob,
+)
+from ._base import SyncBase
+
+
+def _auth_session(session: Session) -> AuthSession:
+    return AuthSession(
+        user_id=uuid.UUID(str(session.user.id)),
+        access_token=session.access_token,
+        refresh_token=session.refresh_token,
+        expires_at=session.expires_at,
+        is_anonymous=bool(getattr(session.user, "is_anonymous", False)),
+    )
+
+
+class RendioClient(SyncBase):
+    """Acts as one app user through their session: RLS decides what they see and change.
+
+    Sign in first (`sign_in_anonymously`, `sign_in_with_apple`, `set_session` or
+    `use_access_token`); only `list_models` / `featured_models` work signed out.
+    Use it as a context manager (or close it when done) to release its connections.
+    """
+
+    def __init__(
+        self,
+        config: RendioConfig | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        """A client for `config` (default: RendioConfig.from_env()), signed out."""
+        super().__init__(config, api_key=None, http_client=http_client)
+        self._auth = SyncGoTrueClient(
+            url=self._config.auth_url,
+            headers=self._headers(self._config.anon_key),
+            http_client=self._http,
+            # No background timers: the session is refreshed on use (_token()).
+            auto_refresh_token=False,
+            persist_session=False,
+            flow_type="implicit",
+        )
+        self._fixed_token: str | None = None
+        self._user_id: uuid.UUID | None = None
+
+    # --- auth ---------------------------------------------------------------------------
+    @property
+    def user_id(self) -> uuid.UUID:
+        """The signed-in user's id; AuthError when signed out."""
+        if self._user_id is None:
+            raise AuthError("not signed in", code="session_missing")
+        return self._user_id
+
+    @property
+    def is_signed_in(self) -> bool:
+        """True once a session or access token is set."""
+        return self._user_id is not None
+
+    def sign_in_anonymously(self) -> AuthSession:
+        """Create a guest user and sign in as it (Supabase anonymous sign-in)."""
+        with translating():
+            response = self._auth.sign_in_anonymously()
+        return self._signed_in(response.session)
+
+    def sign_in_with_apple(self, id_token: str, nonce: str | None = None) -> AuthSession:
+        """Sign in with an Apple id_token; `nonce` is the raw nonce the app generated."""
+        with translating():
+            response = self._auth.sign_in_with_id_token(
+                {"provider": "apple", "token": id_token, "nonce": nonce}  # type: ignore[typeddict-item]
+            )
+        return self._signed_in(response.session)
+
+    def link_apple(self, id_token: str, nonce: str | None = None) -> AuthSession:
+        """Link an Apple identity to the signed-in (guest) user; the user id stays.
+
+        AuthError with code `identity_already_exists` when the Apple ID belongs to
+        another user (sign in with it instead).
+        """
+        session = self._current_session()
+        body = {"provider": "apple", "id_token": id_token, "nonce": nonce,
+                "link_identity": True, "gotrue_meta_security": {"captcha_token": None}}
+        # supabase_auth has no public call for native id_token linking (supabase-js has
+        # linkIdentity({provider, token})): POST /token?grant_type=id_token with the
+        # guest's Bearer token, as GoTrue documents it.
+        with translating():
+            raw = self._auth._request("POST", "token", jwt=session.access_token, body=body,
+                                            query=QueryParams(grant_type="id_token"))
+            linked = parse_auth_response(raw).session
+            if linked is None:
+                raise AuthError("linking answered no session", code="no_session")
+            response = self._auth.set_session(linked.access_token, linked.refresh_token)
+        return self._signed_in(response.session)
+
+    def set_session(self, access_token: str, refresh_token: str) -> AuthSession:
+        """Resume a session saved earlier (refreshed if the access token has expired)."""
+        with translating():
+            response = self._auth.set_session(access_token, refresh_token)
+        return self._signed_in(response.session)
+
+    def use_access_token(self, access_token: str) -> None:
+        """Act with a bare access token (e.g. one an HTTP request carried); no refresh.
+
+        The token is not verified here; PostgREST and Storage verify it on every call.
+        """
+        subject = _shared.token_subject(access_token)
+        if subject is None:
+            raise AuthError("the access token has no user (sub) claim", code="invalid_jwt")
+        self._fixed_token = access_token
+        self._user_id = subject
+
+    def session(self) -> AuthSession | None:
+        """The current session (refreshed when about to expire), or None."""
+        if self._fixed_token is not None:
+            return None
+        with translating():
+            current = self._auth.get_session()
+        return _auth_session(current) if current is not None else None
+
+    def sign_out(self) -> None:
+        """End the session on the server and forget it here."""
+        if self._fixed_token is None and self._user_id is not None:
+            with translating():
+                self._auth.sign_out()
+        self._fixed_token = None
+        self._user_id = None
+
+    def _signed_in(self, session: Session | None) -> AuthSession:
+        if session is None:
+            raise AuthError("sign-in answered no session", code="no_session")
+        self._fixed_token = None
+        result = _auth_session(session)
+        self._user_id = result.user_id
+        return result
+
+    def _current_session(self) -> Session:
+        with translating():
+            current = self._auth.get_session()
+        if current is None:
+            raise AuthError("not signed in", code="session_missing")
+        return current
+
+    def _token(self) -> str:
+        """The caller's access token; the anon key when signed out."""
+        if self._fixed_token is not None:
+            return self._fixed_token
+        if self._user_id is None:
+            return self._config.anon_key
+        return (self._current_session()).access_token
+
+    def _user_token(self) -> tuple[uuid.UUID, str]:
+        user_id = self.user_id
+        return user_id, self._token()
+
+    # --- profile ------------------------------------------------------------------------
+    def get_profile(self) -> User:
+        """The signed-in user's row."""
+        user_id, token = self._user_token()
+        with translating():
+            response = (self._rest(token).table("users").select("*")
+                              .eq("id", str(user_id)).execute())
+            found = _shared.rows(response.data)
+            if not found:
+                raise NotFound("no profile for this user", details={"resource": "user"})
+            return User.model_validate(found[0])
+
+    def update_profile(
+        self,
+        *,
+        language: str | None = None,
+        theme: Theme | str | None = None,
+    ) -> User:
+        """Change the language and/or theme (the only columns a user may change)."""
+        values: dict[str, Any] = {}
+        if language is not None:
+            values["language"] = language
+        if theme is not None:
+            try:
+                values["theme_preference"] = Theme(theme).value
+            except ValueError:
+                raise ValidationError(f"theme must be one of {[t.value for t in Theme]}",
+                                      details={"field": "theme"}) from None
+        if not values:
+            return self.get_profile()
+        user_id, token = self._user_token()
+        with translating():
+            response = (self._rest(token).table("users").update(values)
+                              .eq("id", str(user_id)).execute())
+            found = _shared.rows(response.data)
+            if not found:
+                raise NotFound("no profile for this user", details={"resource": "user"})
+            return User.model_validate(found[0])
+
+    # --- models -------------------------------------------------------------------------
+    def list_models(self, *, featured: bool | None = None) -> list[Model]:
+        """The available models (featured ones first, then by name)."""
+        query = (self._rest(self._token()).table("models").select("*")
+                 .order("is_featured", desc=True).order("name"))
+        if featured is not None:
+            query = query.eq("is_featured", featured)
+        with translating():
+            response = query.execute()
+            return [Model.model_validate(row) for row in _shared.rows(response.data)]
+
+    def featured_models(self) -> list[Model]:
+        """The available models marked featured."""
+        return self.list_models(featured=True)
+
+    # --- credits ------------------------------------------------------------------------
+    def get_balance(self) -> Balance:
+        """The signed-in user's balance."""
+        _, token = self._user_token()
+        data = self._rpc(token, "get_my_credits", {})
+        if data is None:
+            raise NotFound("no balance for this user", details={"resource": "user"})
+        with translating():
+            return Balance.model_validate(data)
+
+    def credit_history(
+        self,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[CreditTransaction]:
+        """The signed-in user's ledger rows, newest first (keyset pagination)."""
+        size = _shared.page_limit(limit, _shared.MAX_HISTORY_PAGE)
+        before = _shared.cursor_version(cursor) if cursor else None
+        _, token = self._user_token()
+        data = self._rpc(token, "get_my_credit_history",
+                               {"p_limit": size + 1, "p_before_version": before})
+        with translating():
+            items = [CreditTransaction.model_validate(row) for row in _shared.rows(data)]
+        more = len(items) > size
+        items = items[:size]
+        next_cursor = _shared.version_cursor(items[-1].version) if more else None
+        return Page[CreditTransaction](items=items, next_cursor=next_cursor)
+
+    # --- jobs ---------------------------------------------------------------------------
+    def list_jobs(self, *, limit: int = 20, cursor: str | None = None) -> Page[VideoJob]:
+        """The signed-in user's jobs, newest first, soft-deleted ones excluded.
+
+        Keyset pagination on (created_at, job_id): pass the page's `next_cursor`.
+        """
+        size = _shared.page_limit(limit, _shared.MAX_JOBS_PAGE)
+        keyset = _shared.job_keyset_filter(cursor) if cursor else None
+        user_id, token = self._user_token()
+        query = (self._rest(token).table("video_jobs").select("*")
+                 .eq("user_id", str(user_id)).is_("deleted_at", "null")
+                 .order("created_at", desc=True).order("job_id", desc=True).limit(size + 1))
+        if keyset is not None:
+            query = query.or_(keyset)
+        with translating():
+            response = query.execute()
+            items = [VideoJob.model_validate(row) for row in _shared.rows(response.data)]
+        more = len(items) > size
+        items = items[:size]
+        next_cursor = (_shared.job_cursor(items[-1].created_at, items[-1].job_id)
+                       if more else None)
+        return Page[VideoJob](items=items, next_cursor=next_cursor)
+
+    def get_job(self, job_id: uuid.UUID | str) -> VideoJob:
+        """One of the signed-in user's jobs; NotFound for others' and deleted jobs."""
+        job = _shared.as_uuid(job_id, "job_id")
+        _, token = self._user_token()
+        with translating():
+            response = (self._rest(token).table("video_jobs").select("*")
+                              .eq("job_id", str(job)).is_("deleted_at", "null").execute())
+            found = _shared.rows(response.data)
+            if not found:
+                raise NotFound("job not found", details={"resource": "job", "id": str(job)})
+            return VideoJob.model_validate(found[0])
+
+    def delete_job(self, job_id: uuid.UUID | str) -> None:
+        """Soft delete one of the signed-in user's jobs; NotFound if there is none."""
+        job = _shared.as_uuid(job_id, "job_id")
+        _, token = self._user_token()
+        deleted = self._rpc(token, "soft_delete_video_job", {"p_job_id": str(job)})
+        if deleted is not True:
+            raise NotFound("job not found", details={"resource": "job", "id": str(job)})
+
+    # --- storage ------------------------------------------------------------------------
+    def video_url(self, job_id: uuid.UUID | str, *,
+                        expires_in: int = _shared.DEFAULT_SIGNED_URL_SECONDS) -> str:
+        """A signed URL of a completed job's video, valid for `expires_in` seconds."""
+        return self._signed(job_id, _shared.VIDEOS_BUCKET, expires_in)
+
+    def thumbnail_url(self, job_id: uuid.UUID | str, *,
+                            expires_in: int = _shared.DEFAULT_SIGNED_URL_SECONDS) -> str:
+        """A signed URL of a completed job's thumbnail, valid for `expires_in` seconds."""
+        return self._signed(job_id, _shared.THUMBNAILS_BUCKET, expires_in)
+
+    def download_video(self, job_id: uuid.UUID | str) -> bytes:
+        """The bytes of a completed job's video."""
+        return self._download(job_id, _shared.VIDEOS_BUCKET)
+
+    def download_thumbnail(self, job_id: uuid.UUID | str) -> bytes:
+        """The bytes of a completed job's thumbnail."""
+        return self._download(job_id, _shared.THUMBNAILS_BUCKET)
+
+    def upload_image(
+        self,
+        data: bytes,
+        *,
+        content_type: str,
+        name: str | None = None,
+        upsert: bool = False,
+    ) -> UploadedObject:
+        """Upload an image for image-to-video into `user_uploads/{user_id}/...`.
+
+        `name` (without extension) defaults to a random one; the extension follows
+        `content_type` (JPEG, PNG, WebP, HEIC/HEIF). Pass the returned path in the
+        job's settings.
+        """
+        user_id, token = self._user_token()
+        path = _shared.upload_path(user_id, content_type, name)
+        with translating():
+            bucket = self._storage(token).from_(_shared.UPLOADS_BUCKET)
+            bucket.upload(path, data, {"content-type": content_type,
+                                             "upsert": "true" if upsert else "false"})
+        return UploadedObject(bucket=_shared.UPLOADS_BUCKET, path=path)
+
+    def download_upload(self, path: str) -> bytes:
+        """The bytes of one of the signed-in user's uploaded images."""
+        _, token = self._user_token()
+        with translating():
+            bucket = self._storage(token).from_(_shared.UPLOADS_BUCKET)
+            return bucket.download(_shared.object_key(_shared.UPLOADS_BUCKET, path))
+
+    def _object_path(self, job_id: uuid.UUID | str, bucket: str) -> tuple[str, str]:
+        job = self.get_job(job_id)
+        stored = job.video_url if bucket == _shared.VIDEOS_BUCKET else job.thumbnail_url
+        if not stored:
+            raise NotFound(f"the job has no {'video' if bucket == 'videos' else 'thumbnail'}",
+                           details={"resource": bucket, "id": str(job.job_id)})
+        return _shared.object_key(bucket, stored), self._token()
+
+    def _signed(self, job_id: uuid.UUID | str, bucket: str, expires_in: int) -> str:
+        if expires_in < 1:
+            raise ValidationError("expires_in must be at least 1 second",
+                                  details={"field": "expires_in"})
+        path, token = self._object_path(job_id, bucket)
+        with translating():
+            signed = self._storage(token).from_(bucket).create_signed_url(path, expires_in)
+        return str(signed["signedURL"])
+
+    def _download(self, job_id: uuid.UUID | str, bucket: str) -> bytes:
+        path, token = self._object_path(job_id, bucket)
+        with translating():
+            return self._storage(token).from_(bucket).download(path)

@@ -1,0 +1,173 @@
+"""Configuration: where Supabase is and which keys to use.
+
+Read from the environment or a `.env` file, with the seed's variable names
+(SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY, FALAI_API_KEY, APPLE_*,
+ENVIRONMENT). The environment wins over `.env`. With nothing configured the library
+targets the local stack (`rendio dev up` or `supabase start`): http://127.0.0.1:54321
+and the Supabase CLI's well-known local keys. Those keys are also the default for any
+other loopback URL (a local stack on another port); for any other host the keys must be
+given, so a hosted project is never called with the demo keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from .errors import ConfigurationError
+
+__all__ = ["LOCAL_ANON_KEY", "LOCAL_API_URL", "LOCAL_SERVICE_ROLE_KEY", "RendioConfig"]
+
+LOCAL_API_URL = "http://127.0.0.1:54321"
+# The Supabase CLI's well-known local demo keys (iss "supabase-demo", signed with its
+# local JWT secret), duplicated here so the product never imports the local stack;
+# tests check they equal rendio_backend.local.config.sign_api_key(...).
+LOCAL_ANON_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJl"
+    "eHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+LOCAL_SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vf"
+    "cm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+)
+
+# Environment variable -> field.
+_ENV_NAMES = {
+    "SUPABASE_URL": "supabase_url",
+    "SUPABASE_ANON_KEY": "anon_key",
+    "SUPABASE_SERVICE_ROLE_KEY": "service_role_key",
+    "FALAI_API_KEY": "falai_api_key",
+    "APPLE_BUNDLE_ID": "apple_bundle_id",
+    "APPLE_TEAM_ID": "apple_team_id",
+    "APPLE_KEY_ID": "apple_key_id",
+    "APPLE_ISSUER_ID": "apple_issuer_id",
+    "APPLE_PRIVATE_KEY": "apple_private_key",
+    "APPLE_DEVICECHECK_KEY_ID": "apple_devicecheck_key_id",
+    "APPLE_DEVICECHECK_PRIVATE_KEY": "apple_devicecheck_private_key",
+    "ENVIRONMENT": "environment",
+    "RENDIO_HTTP_TIMEOUT": "timeout",
+    "RENDIO_CONNECT_TIMEOUT": "connect_timeout",
+}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+class RendioConfig(BaseModel):
+    """Settings of a Rendio client or admin. Immutable; secrets are hidden from repr."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    supabase_url: str = LOCAL_API_URL
+    anon_key: str = Field(default="", repr=False)  # "" = the local key, for a local URL
+    service_role_key: str | None = Field(default=None, repr=False)
+    falai_api_key: str | None = Field(default=None, repr=False)
+    apple_bundle_id: str | None = None
+    apple_team_id: str | None = None
+    apple_key_id: str | None = None
+    apple_issuer_id: str | None = None
+    apple_private_key: str | None = Field(default=None, repr=False)
+    apple_devicecheck_key_id: str | None = None
+    apple_devicecheck_private_key: str | None = Field(default=None, repr=False)
+    environment: str = "development"
+    # Seconds. A stopped stack refuses connections at once; connect_timeout bounds a
+    # host that does not answer, timeout bounds every read/write (videos included).
+    timeout: float = Field(default=60.0, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_defaults(cls, data: Any) -> Any:
+        # The demo keys are filled in only for a local URL, never for a hosted project.
+        if not isinstance(data, dict):
+            return data
+        values = {k: v for k, v in data.items() if v is not None}
+        url = str(values.get("supabase_url") or LOCAL_API_URL)
+        values["supabase_url"] = url
+        if _is_loopback(url):
+            values["anon_key"] = values.get("anon_key") or LOCAL_ANON_KEY
+            values.setdefault("service_role_key", LOCAL_SERVICE_ROLE_KEY)
+        elif not values.get("anon_key"):
+            raise ConfigurationError(f"SUPABASE_ANON_KEY must be set for {url}",
+                                     code="missing_anon_key")
+        return values
+
+    @property
+    def rest_url(self) -> str:
+        """PostgREST's base URL (`<supabase_url>/rest/v1`)."""
+        return f"{self.base_url}/rest/v1"
+
+    @property
+    def auth_url(self) -> str:
+        """Auth's base URL (`<supabase_url>/auth/v1`)."""
+        return f"{self.base_url}/auth/v1"
+
+    @property
+    def storage_url(self) -> str:
+        """Storage's base URL with the trailing slash storage3 wants."""
+        return f"{self.base_url}/storage/v1/"
+
+    @property
+    def functions_url(self) -> str:
+        """The edge functions' base URL (`<supabase_url>/functions/v1`)."""
+        return f"{self.base_url}/functions/v1"
+
+    @property
+    def base_url(self) -> str:
+        """`supabase_url` without a trailing slash."""
+        return self.supabase_url.rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        """True when the URL points at this machine (a local stack)."""
+        return _is_loopback(self.supabase_url)
+
+    def require_service_role_key(self) -> str:
+        """The service role key, or ConfigurationError when it is not set."""
+        if not self.service_role_key:
+            raise ConfigurationError(
+                "SUPABASE_SERVICE_ROLE_KEY is not set; admin operations need it",
+                code="missing_service_role_key")
+        return self.service_role_key
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        env_file: str | os.PathLike[str] | None = ".env",
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> RendioConfig:
+        """Settings from `environ` (default: os.environ), then `env_file`, then defaults.
+
+        Keyword overrides win over both. A missing `env_file` is fine; `env_file=None`
+        reads no file. Raises ConfigurationError for invalid values, and when
+        SUPABASE_URL names a non-local host but SUPABASE_ANON_KEY is not set.
+        """
+        values: dict[str, Any] = {}
+        if env_file is not None and Path(env_file).is_file():
+            for name, value in dotenv_values(env_file).items():
+                if name in _ENV_NAMES and value:
+                    values[_ENV_NAMES[name]] = value
+        source = os.environ if environ is None else environ
+        for name, field in _ENV_NAMES.items():
+            if source.get(name):
+                values[field] = source[name]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ConfigurationError(f"invalid configuration: {where}: {first['msg']}",
+                                     code="invalid_configuration") from exc

@@ -1,0 +1,75 @@
+"""Generate rendio_backend/_sync/ from rendio_backend/_async/ with unasync rules only.
+
+    python scripts/generate_sync.py            # rewrite rendio_backend/_sync/
+    python scripts/generate_sync.py --check    # exit 1 if rendio_backend/_sync/ is stale
+
+tests/test_library_unasync.py runs the same generation into a temporary directory and
+compares, so a forgotten regeneration fails CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import unasync
+
+PACKAGE = Path(__file__).resolve().parent.parent / "rendio_backend"
+
+# Names unasync's default rule does not know; `Async<Upper>...` becomes `Sync...` by
+# itself (AsyncGoTrueClient, AsyncPostgrestClient, AsyncStorageClient, AsyncBase).
+REPLACEMENTS = {
+    "AsyncClient": "Client",  # httpx
+    "aclose": "close",
+    "AsyncRendioClient": "RendioClient",
+    "AsyncRendioAdmin": "RendioAdmin",
+}
+RULES = [unasync.Rule(fromdir="/_async/", todir="/_sync/",
+                      additional_replacements=REPLACEMENTS)]
+
+
+def generate(package: Path) -> list[Path]:
+    """Write `package/_sync/*.py` from `package/_async/*.py`; returns the sources."""
+    sources = sorted((package / "_async").glob("*.py"))
+    target = package / "_sync"
+    if target.exists():
+        shutil.rmtree(target)
+    unasync.unasync_files([str(path) for path in sources], RULES)
+    return sources
+
+
+def stale_files(package: Path) -> list[str]:
+    """Files of package/_sync that differ from a fresh generation (or are missing/extra)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "rendio_backend"
+        shutil.copytree(package / "_async", copy / "_async")
+        generate(copy)
+        fresh = sorted(p.name for p in (copy / "_sync").glob("*.py"))
+        committed = sorted(p.name for p in (package / "_sync").glob("*.py"))
+        problems = sorted(set(fresh) ^ set(committed))
+        for name in sorted(set(fresh) & set(committed)):
+            if not filecmp.cmp(copy / "_sync" / name, package / "_sync" / name, shallow=False):
+                problems.append(name)
+        return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    args = parser.parse_args()
+    if args.check:
+        problems = stale_files(PACKAGE)
+        for name in problems:
+            print(f"stale: rendio_backend/_sync/{name}", file=sys.stderr)
+        return 1 if problems else 0
+    for source in generate(PACKAGE):
+        print(f"generated rendio_backend/_sync/{source.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

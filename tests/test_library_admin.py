@@ -1,0 +1,298 @@
+"""RendioAdmin (service role) through the real local stack."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from rendio_backend import (
+    BucketSpec,
+    ChangeAction,
+    CreditReason,
+    IdempotencyConflict,
+    IdempotencyKeyReused,
+    InsufficientCredits,
+    JobStatus,
+    ModelUnavailable,
+    NotFound,
+    RendioAdmin,
+    RendioClient,
+    RendioConfig,
+    TransactionAlreadyUsed,
+    ValidationError,
+    request_hash,
+)
+from rendio_backend._shared import default_catalog_path
+
+from .conftest import RunningStack, SqlRunner
+
+VEO = uuid.UUID("8b87c271-f01c-550b-9e12-36cf851aae46")
+VEO_FAST = uuid.UUID("ca57e12e-93af-5489-bd20-93d510bf15e9")
+SORA = uuid.UUID("e2afac70-e651-52d3-9e78-c8a39ba0a55f")
+
+
+@pytest.fixture(scope="module")
+def config(stack: RunningStack) -> RendioConfig:
+    return RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key,
+                        service_role_key=stack.config.service_role_key)
+
+
+@pytest.fixture(scope="module")
+def admin(config: RendioConfig) -> Iterator[RendioAdmin]:
+    with RendioAdmin(config) as admin:
+        admin.provision_storage()
+        admin.seed_models()
+        yield admin
+
+
+def _user(config: RendioConfig) -> uuid.UUID:
+    with RendioClient(config) as client:
+        return client.sign_in_anonymously().user_id
+
+
+def _funded_user(config: RendioConfig, admin: RendioAdmin, credits: int = 10) -> uuid.UUID:
+    user_id = _user(config)
+    admin.add_credits(user_id, credits)
+    return user_id
+
+
+def test_provisioning_twice_changes_nothing_the_second_time(admin: RendioAdmin) -> None:
+    # Drift one bucket, and add one that does not exist yet.
+    name = f"rendio_test_{uuid.uuid4().hex[:8]}"
+    extra = BucketSpec(id=name, file_size_limit=1024, allowed_mime_types=("text/plain",))
+    drift = BucketSpec(id="thumbnails", file_size_limit=1024, allowed_mime_types=("image/png",))
+    admin.provision_storage([drift])
+
+    first = admin.provision_storage([*_default_buckets(), extra])
+    actions = {item.bucket: item.action for item in first.items}
+    assert actions["thumbnails"] is ChangeAction.UPDATED
+    assert actions[name] is ChangeAction.CREATED
+    assert actions["videos"] is ChangeAction.UNCHANGED
+    thumbnails = next(item for item in first.items if item.bucket == "thumbnails")
+    assert thumbnails.changes["file_size_limit"] == [1024, 5 * 1024 * 1024]
+    assert first.changed
+
+    second = admin.provision_storage([*_default_buckets(), extra])
+    assert not second.changed
+    assert second.summary() == "created 0, updated 0, unchanged 4"
+
+
+def _default_buckets() -> list[BucketSpec]:
+    from rendio_backend import BUCKETS
+
+    return list(BUCKETS)
+
+
+def test_seeding_twice_changes_nothing_the_second_time(admin: RendioAdmin,
+                                                       tmp_path: Path) -> None:
+    catalog = json.loads(default_catalog_path().read_text())
+    for model in catalog["models"]:  # fresh ids, so this test owns its rows
+        model["id"] = str(uuid.uuid4())
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps(catalog))
+
+    first = admin.seed_models(path)
+    assert first.catalog_version == catalog["version"]
+    assert [item.action for item in first.items] == [ChangeAction.CREATED] * 5
+    second = admin.seed_models(path)
+    assert not second.changed and second.count(ChangeAction.UNCHANGED) == 5
+
+    catalog["models"][0]["cost_per_generation"] = 7
+    catalog["version"] = "test.2"
+    path.write_text(json.dumps(catalog))
+    third = admin.seed_models(path)
+    assert third.items[0].action is ChangeAction.UPDATED
+    assert third.items[0].changed_fields == ["cost_per_generation"]
+    assert third.summary() == "created 0, updated 1, unchanged 4"
+
+    # The shipped catalog: Veo 3.1 rows available, Sora 2 rows shipped unavailable.
+    assert not admin.seed_models().changed
+    models = {model.id: model for model in admin.list_models()}
+    assert models[VEO].provider_model_id == "fal-ai/veo3.1" and models[VEO].is_available
+    assert not models[SORA].is_available
+
+
+def test_seed_rejects_an_invalid_catalog(admin: RendioAdmin, tmp_path: Path) -> None:
+    from rendio_backend import ConfigurationError
+
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"version": "x", "models": [{"name": "no id"}]}))
+    with pytest.raises(ConfigurationError):
+        admin.seed_models(path)
+    with pytest.raises(ConfigurationError):
+        admin.seed_models(tmp_path / "missing.json")
+
+
+def test_user_lookups(config: RendioConfig, admin: RendioAdmin) -> None:
+    user_id = _user(config)
+    device = f"device-{uuid.uuid4()}"
+    assert admin.grant_initial_credits(user_id, device) is True
+    assert admin.grant_initial_credits(user_id, device) is False  # once per user/device
+    user = admin.get_user(user_id)
+    assert user.device_id == device and user.credits_remaining == 10
+    assert admin.get_user_by_device_id(device).id == user_id
+    with pytest.raises(NotFound):
+        admin.get_user(uuid.uuid4())
+    with pytest.raises(NotFound):
+        admin.get_user_by_device_id("no-such-device")
+    with pytest.raises(NotFound):
+        admin.get_user_by_apple_sub("no-such-sub")
+    # A reinstall (new guest, same device) gets no second grant.
+    assert admin.grant_initial_credits(_user(config), device) is False
+
+
+def test_credits_add_deduct_iap_and_history(config: RendioConfig, admin: RendioAdmin) -> None:
+    user_id = _user(config)
+    grant = admin.add_credits(user_id, 20, reason=CreditReason.IAP_PURCHASE,
+                              transaction_id=f"tx-{user_id}")
+    assert not grant.already_processed and grant.credits_remaining == 20
+    replay = admin.add_credits(user_id, 20, reason="iap_purchase", transaction_id=f"tx-{user_id}")
+    assert replay.already_processed and replay.credits_remaining == 20
+    with pytest.raises(TransactionAlreadyUsed):
+        admin.add_credits(_user(config), 20, reason="iap_purchase",
+                          transaction_id=f"tx-{user_id}")
+    deduction = admin.deduct_credits(user_id, 15)
+    assert deduction.credits_remaining == 5
+    with pytest.raises(InsufficientCredits) as caught:
+        admin.deduct_credits(user_id, 6)
+    assert (caught.value.required, caught.value.available) == (6, 5)
+    assert caught.value.http_status == 402
+    refund = admin.apply_iap_refund(user_id, f"tx-{user_id}")
+    assert (refund.credits_removed, refund.shortfall, refund.credits_remaining) == (5, 15, 0)
+    assert admin.apply_iap_refund(user_id, f"tx-{user_id}").already_processed
+    with pytest.raises(NotFound):
+        admin.apply_iap_refund(user_id, "no-such-transaction")
+    with pytest.raises(ValidationError):
+        admin.add_credits(user_id, 0)
+    with pytest.raises(ValidationError):
+        admin.add_credits(user_id, 5, reason="video_generation")
+    with pytest.raises(ValidationError):
+        admin.add_credits(user_id, 5, reason="free money")
+
+    page = admin.credit_history(user_id, limit=2)
+    assert [row.reason for row in page.items] == [CreditReason.IAP_REFUND,
+                                                  CreditReason.ADMIN_ADJUSTMENT]
+    rest = admin.credit_history(user_id, limit=2, cursor=page.next_cursor)
+    assert [row.reason for row in rest.items] == [CreditReason.IAP_PURCHASE]
+    assert rest.next_cursor is None
+
+
+def test_job_lifecycle_claim_process_complete(config: RendioConfig, admin: RendioAdmin) -> None:
+    user_id = _funded_user(config, admin)
+    created = admin.create_job(user_id, VEO_FAST, "a dog surfing", {"duration": "4s"})
+    assert created.status is JobStatus.PENDING and created.credits_used == 2
+    worker = f"worker-{uuid.uuid4().hex[:6]}"
+    claimed = []
+    for _ in range(50):  # other tests' pending jobs may come first
+        batch = admin.claim_jobs(worker, limit=50, lease=timedelta(minutes=5))
+        claimed.extend(batch)
+        if any(job.job_id == created.job_id for job in claimed) or not batch:
+            break
+    job = next(job for job in claimed if job.job_id == created.job_id)
+    assert job.lease_owner == worker and job.attempts == 1
+    assert not admin.mark_processing(created.job_id, worker="someone-else", provider="fal",
+                                     provider_job_id="req-1")
+    assert admin.mark_processing(created.job_id, worker=worker, provider="fal",
+                                 provider_job_id="req-1", status_url="https://x/status",
+                                 response_url="https://x/response", cancel_url="https://x/c")
+    processing = admin.get_job(created.job_id)
+    assert processing.status is JobStatus.PROCESSING
+    assert processing.provider_status_url == "https://x/status"
+    polled = admin.claim_processing_jobs(f"poller-{worker}", limit=1000, lease=60)
+    assert created.job_id in {job.job_id for job in polled}
+    assert admin.complete_job(created.job_id, video_path=f"{user_id}/{created.job_id}.mp4")
+    assert not admin.complete_job(created.job_id, video_path="again.mp4")  # final
+    assert admin.fail_job(created.job_id, "too late").failed is False
+    with pytest.raises(NotFound):
+        admin.complete_job(uuid.uuid4(), video_path="x.mp4")
+    with pytest.raises(ValidationError):
+        admin.complete_job(created.job_id, video_path="")
+
+
+def test_fail_refunds_exactly_once(config: RendioConfig, admin: RendioAdmin) -> None:
+    user_id = _funded_user(config, admin)
+    created = admin.create_job(user_id, VEO, "a storm")
+    assert created.credits_remaining == 6
+    failure = admin.fail_job(created.job_id, "provider said no")
+    assert failure.failed and failure.credits_refunded == 4 and failure.credits_remaining == 10
+    again = admin.fail_job(created.job_id, "provider said no")
+    assert not again.failed and again.credits_refunded == 0 and again.status is JobStatus.FAILED
+    assert admin.get_job(created.job_id).error_message == "provider said no"
+    with pytest.raises(NotFound):
+        admin.fail_job(uuid.uuid4(), "nope")
+
+
+def test_create_job_idempotency_and_errors(config: RendioConfig, admin: RendioAdmin,
+                                           sql: SqlRunner) -> None:
+    user_id = _funded_user(config, admin, credits=5)
+    key = uuid.uuid4()
+    first = admin.create_job(user_id, VEO, "a boat", idempotency_key=key)
+    replay = admin.create_job(user_id, VEO, "a boat", idempotency_key=str(key))
+    assert replay.replayed and replay.job_id == first.job_id
+    assert admin.get_user(user_id).credits_remaining == 1  # charged once
+    with pytest.raises(IdempotencyKeyReused):
+        admin.create_job(user_id, VEO, "another boat", idempotency_key=key)
+    with pytest.raises(InsufficientCredits) as caught:
+        admin.create_job(user_id, VEO, "a plane")
+    assert caught.value.details["required"] == 4 and caught.value.available == 1
+    with pytest.raises(ModelUnavailable):
+        admin.create_job(user_id, SORA, "a plane")
+    with pytest.raises(NotFound):
+        admin.create_job(user_id, uuid.uuid4(), "a plane")
+    with pytest.raises(ValidationError):
+        admin.create_job(user_id, VEO, "")
+    with pytest.raises(ValidationError):
+        admin.create_job(user_id, "not-a-uuid", "a plane")
+    # A key whose first request is still running (left in_progress) is a conflict.
+    busy = uuid.uuid4()
+    fingerprint = request_hash("POST", "/functions/v1/generate-video",
+                               {"model_id": str(VEO_FAST), "prompt": "a train", "settings": {}})
+    sql("insert into public.idempotency_log (user_id, idempotency_key, request_hash, "
+        "operation_type) values (%s, %s, %s, 'video_generation')", user_id, busy, fingerprint)
+    with pytest.raises(IdempotencyConflict) as conflict:
+        admin.create_job(user_id, VEO_FAST, "a train", idempotency_key=busy)
+    assert conflict.value.http_status == 409
+
+
+def test_maintenance_and_ledger(config: RendioConfig, admin: RendioAdmin,
+                                sql: SqlRunner) -> None:
+    user_id = _funded_user(config, admin)
+    stuck = admin.create_job(user_id, VEO_FAST, "stuck")
+    old = admin.create_job(user_id, VEO_FAST, "old and done")
+    admin.fail_job(old.job_id, "failed long ago")
+    sql("update public.video_jobs set created_at = now() - interval '100 days' "
+        "where job_id = %s", old.job_id)
+    sql("update public.video_jobs set deadline_at = now() - interval '1 minute' "
+        "where job_id = %s", stuck.job_id)
+    sql("insert into public.idempotency_log (user_id, idempotency_key, request_hash, "
+        "operation_type, expires_at) values (%s, %s, 'h', 'video_generation', "
+        "now() - interval '1 hour')", user_id, uuid.uuid4())
+
+    assert admin.fail_stuck_jobs(timedelta(hours=2)) >= 1
+    assert admin.get_job(stuck.job_id).status is JobStatus.FAILED
+    assert admin.purge_expired_idempotency_keys() >= 1
+    assert admin.archive_old_jobs(timedelta(days=90)) >= 1
+    with pytest.raises(NotFound):
+        admin.get_job(old.job_id)
+    with pytest.raises(ValidationError):
+        admin.archive_old_jobs(-1)
+    assert admin.verify_ledger() == []
+
+    # A broken ledger is reported, not hidden.
+    sql("alter table public.users disable trigger users_set_updated_at")
+    try:
+        sql("update public.users set credits_remaining = credits_remaining + 1 "
+            "where id = %s", user_id)
+        violations = admin.verify_ledger()
+        assert {v.invariant for v in violations if v.user_id == user_id} == {
+            "balance_equals_ledger_sum"}
+    finally:
+        sql("update public.users set credits_remaining = credits_remaining - 1 "
+            "where id = %s", user_id)
+        sql("alter table public.users enable trigger users_set_updated_at")
+    assert admin.verify_ledger() == []

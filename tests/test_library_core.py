@@ -1,0 +1,138 @@
+"""The library's pure parts: exports, config, cursors, fingerprints, the sync generation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import rendio_backend
+from rendio_backend import ConfigurationError, RendioConfig, ValidationError, _shared, request_hash
+from rendio_backend.config import LOCAL_ANON_KEY, LOCAL_API_URL, LOCAL_SERVICE_ROLE_KEY
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    import types
+
+    public = {name for name, value in vars(rendio_backend).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)
+              and name != "annotations"}  # from __future__ import annotations
+    assert set(rendio_backend.__all__) == public
+    assert rendio_backend.__all__ == sorted(rendio_backend.__all__)
+
+
+def test_every_public_method_has_a_docstring() -> None:
+    for cls in (rendio_backend.RendioClient, rendio_backend.AsyncRendioClient,
+                rendio_backend.RendioAdmin, rendio_backend.AsyncRendioAdmin):
+        for name in dir(cls):
+            if not name.startswith("_"):
+                assert getattr(cls, name).__doc__, f"{cls.__name__}.{name} has no docstring"
+
+
+def test_sync_code_is_generated_from_async() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_sync",
+                                                  REPO / "scripts" / "generate_sync.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stale = module.stale_files(REPO / "rendio_backend")
+    assert stale == [], f"run `python scripts/generate_sync.py`; stale: {stale}"
+
+
+def test_local_keys_are_the_stacks_defaults() -> None:
+    from rendio_backend.local.config import DEFAULT_API_PORT, DEFAULT_JWT_SECRET, sign_api_key
+
+    assert LOCAL_ANON_KEY == sign_api_key(DEFAULT_JWT_SECRET, "anon")
+    assert LOCAL_SERVICE_ROLE_KEY == sign_api_key(DEFAULT_JWT_SECRET, "service_role")
+    assert LOCAL_API_URL.endswith(f":{DEFAULT_API_PORT}")
+
+
+def test_config_defaults_env_and_dotenv(tmp_path: Path) -> None:
+    empty = RendioConfig.from_env(env_file=None, environ={})
+    assert empty.supabase_url == LOCAL_API_URL and empty.anon_key == LOCAL_ANON_KEY
+    assert empty.service_role_key == LOCAL_SERVICE_ROLE_KEY and empty.is_local
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SUPABASE_URL=https://abc.supabase.co\nSUPABASE_ANON_KEY=from-file\n"
+                      "FALAI_API_KEY=fal-secret\nRENDIO_HTTP_TIMEOUT=12.5\n")
+    hosted = RendioConfig.from_env(env_file=dotenv, environ={"SUPABASE_ANON_KEY": "from-env"})
+    assert hosted.supabase_url == "https://abc.supabase.co"
+    assert hosted.anon_key == "from-env"  # the environment wins over .env
+    assert hosted.service_role_key is None  # never the demo key for a hosted project
+    assert hosted.falai_api_key == "fal-secret" and hosted.timeout == 12.5
+    assert "fal-secret" not in repr(hosted) and "from-env" not in repr(hosted)
+    assert hosted.rest_url == "https://abc.supabase.co/rest/v1"
+    assert hosted.storage_url == "https://abc.supabase.co/storage/v1/"
+    with pytest.raises(ConfigurationError):
+        hosted.require_service_role_key()
+    with pytest.raises(ConfigurationError):
+        RendioConfig.from_env(env_file=None, environ={"SUPABASE_URL": "https://x.supabase.co"})
+    with pytest.raises(ConfigurationError):
+        RendioConfig.from_env(env_file=None, environ={"RENDIO_HTTP_TIMEOUT": "-1"})
+    other_port = RendioConfig.from_env(env_file=None,
+                                       environ={"SUPABASE_URL": "http://localhost:9999/"})
+    assert other_port.anon_key == LOCAL_ANON_KEY and other_port.base_url.endswith(":9999")
+    with pytest.raises(ConfigurationError):
+        rendio_backend.RendioAdmin(hosted)
+
+
+def test_request_hash_is_canonical() -> None:
+    a = request_hash("post", "/p", {"b": 1, "a": {"y": 2, "x": 1}})
+    b = request_hash("POST", "/p", {"a": {"x": 1, "y": 2}, "b": 1})
+    assert a == b and len(a) == 64
+    assert request_hash("POST", "/p", {"b": 2}) != request_hash("POST", "/p", {"b": 1})
+    assert request_hash("POST", "/q", {"b": 1}) != request_hash("POST", "/p", {"b": 1})
+
+
+def test_cursors_round_trip_and_reject_garbage() -> None:
+    when = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=UTC)
+    job = uuid.uuid4()
+    keyset = _shared.job_keyset_filter(_shared.job_cursor(when, job))
+    assert keyset == (f'created_at.lt."{when.isoformat()}",'
+                      f'and(created_at.eq."{when.isoformat()}",job_id.lt.{job})')
+    assert _shared.cursor_version(_shared.version_cursor(7)) == 7
+    for garbage in ("", "!!!", _shared.encode_cursor({"x": 1}),
+                    _shared.encode_cursor({"c": "yesterday", "i": "nope"})):
+        with pytest.raises(ValidationError):
+            _shared.job_keyset_filter(garbage)
+    with pytest.raises(ValidationError):
+        _shared.cursor_version(_shared.encode_cursor({"v": "1; drop table"}))
+
+
+def test_idempotency_keys_and_paths() -> None:
+    key = uuid.uuid4()
+    assert _shared.idempotency_key(key) == key
+    assert _shared.idempotency_key(str(key)) == key
+    assert isinstance(_shared.idempotency_key(None), uuid.UUID)
+    with pytest.raises(ValidationError):
+        _shared.idempotency_key("not-a-uuid")
+    user = uuid.uuid4()
+    assert _shared.object_key("videos", f"videos/{user}/j.mp4") == f"{user}/j.mp4"
+    assert _shared.object_key("videos", f"{user}/j.mp4") == f"{user}/j.mp4"
+    assert _shared.upload_path(user, "image/jpeg", "face") == f"{user}/face.jpg"
+    with pytest.raises(ValidationError):
+        _shared.upload_path(user, "image/jpeg", "../escape")
+    assert _shared.interval(90, "lease") == "90.000000 seconds"
+
+
+def test_bucket_and_catalog_diffs() -> None:
+    spec = _shared.BUCKETS[0]
+    same = {"public": False, "file_size_limit": spec.file_size_limit,
+            "allowed_mime_types": list(reversed(spec.allowed_mime_types))}
+    assert _shared.bucket_item(spec, same).action.value == "unchanged"
+    assert _shared.bucket_item(spec, None).action.value == "created"
+    assert _shared.bucket_item(spec, {**same, "public": True}).changes == {
+        "public": [True, False]}
+    catalog = _shared.load_catalog()
+    veo = catalog.models[0]
+    assert veo.provider_model_id == "fal-ai/veo3.1"
+    assert _shared.seed_item(veo, veo.row()).action.value == "unchanged"
+    assert _shared.seed_item(veo, {**veo.row(), "name": "x"}).changed_fields == ["name"]
+    assert {m.provider_model_id for m in catalog.models if not m.is_available} == {
+        "fal-ai/sora-2/text-to-video", "fal-ai/sora-2/image-to-video"}

@@ -1,0 +1,165 @@
+"""Every error type reaches callers as a rendio error, never a raw client exception."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import httpx
+import pytest
+from postgrest.exceptions import APIError
+from storage3.exceptions import StorageApiError
+from supabase_auth.errors import AuthApiError, AuthRetryableError
+
+from rendio_backend import (
+    AuthError,
+    Conflict,
+    IdempotencyConflict,
+    IdempotencyKeyReused,
+    InsufficientCredits,
+    ModelUnavailable,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    RendioAdmin,
+    RendioClient,
+    RendioConfig,
+    RendioConnectionError,
+    RendioError,
+    ServerError,
+    StorageError,
+    TransactionAlreadyUsed,
+    ValidationError,
+)
+from rendio_backend._errors_map import from_auth, from_httpx, from_postgrest, from_storage
+
+from .conftest import RunningStack
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_stack_down_is_a_quick_connection_error() -> None:
+    config = RendioConfig(supabase_url=f"http://127.0.0.1:{_closed_port()}")
+    started = time.monotonic()
+    with RendioClient(config) as client:
+        with pytest.raises(RendioConnectionError) as models:
+            client.list_models()
+        with pytest.raises(RendioConnectionError):
+            client.sign_in_anonymously()
+    with RendioAdmin(config) as admin:
+        with pytest.raises(RendioConnectionError):
+            admin.provision_storage()
+        with pytest.raises(RendioConnectionError):
+            admin.verify_ledger()
+    assert time.monotonic() - started < 5
+    assert isinstance(models.value.__cause__, httpx.ConnectError)
+    assert models.value.http_status == 503 and "running" in models.value.message
+
+
+def test_unanswering_host_times_out() -> None:
+    # A listening socket that never answers: the read timeout ends the wait.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        config = RendioConfig(supabase_url=f"http://127.0.0.1:{port}", timeout=0.5,
+                              connect_timeout=0.5)
+        started = time.monotonic()
+        with RendioClient(config) as client, pytest.raises(RendioConnectionError) as caught:
+            client.list_models()
+        assert caught.value.code == "timeout"
+        assert time.monotonic() - started < 3
+
+
+def test_wrong_api_key_is_an_auth_error(stack: RunningStack) -> None:
+    config = RendioConfig(supabase_url=stack.config.api_url, anon_key="wrong",
+                          service_role_key="wrong")
+    with RendioClient(config) as client, pytest.raises(AuthError) as caught:
+        client.list_models()
+    assert caught.value.code == "invalid_api_key"
+    with RendioAdmin(config) as admin, pytest.raises(AuthError):
+        admin.verify_ledger()
+
+
+def test_expired_token_is_an_auth_error(stack: RunningStack) -> None:
+    config = RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key)
+    with RendioClient(config) as client:
+        client.use_access_token(stack.user_jwt(str(uuid.uuid4()), expires_in=-120))
+        with pytest.raises(AuthError) as caught:
+            client.get_balance()
+        assert caught.value.http_status == 401
+
+
+@pytest.mark.parametrize(("error", "expected", "code"), [
+    ({"code": "PT402", "message": "insufficient_credits",
+      "details": '{"required": 4, "available": 1}'}, InsufficientCredits, "insufficient_credits"),
+    ({"code": "PT409", "message": "idempotency_key_in_use"}, IdempotencyConflict,
+     "idempotency_key_in_use"),
+    ({"code": "PT409", "message": "transaction_already_used"}, TransactionAlreadyUsed,
+     "transaction_already_used"),
+    ({"code": "PT422", "message": "idempotency_key_reused"}, IdempotencyKeyReused,
+     "idempotency_key_reused"),
+    ({"code": "PT422", "message": "model_unavailable"}, ModelUnavailable, "model_unavailable"),
+    ({"code": "PT404", "message": "not_found"}, NotFound, "not_found"),
+    ({"code": "PT400", "message": "invalid_request"}, ValidationError, "invalid_request"),
+    ({"code": "PT429", "message": "rate_limited"}, RateLimited, "rate_limited"),
+    ({"code": "42501", "message": "permission denied for function"}, PermissionDenied,
+     "forbidden"),
+    ({"code": "PGRST301", "message": "JWT expired"}, AuthError, "invalid_jwt"),
+    ({"code": "PGRST202", "message": "Could not find the function"}, ServerError,
+     "schema_out_of_date"),
+    ({"code": "23505", "message": "duplicate key"}, Conflict, "conflict"),
+    ({"code": "22P02", "message": "invalid input syntax for type uuid"}, ValidationError,
+     "invalid_request"),
+    ({"code": None, "message": "No API key found in request"}, AuthError, "invalid_api_key"),
+    ({"code": "57P01", "message": "terminating connection"}, ServerError,
+     "service_unavailable"),
+])
+def test_postgrest_errors_map(error: dict[str, str], expected: type[RendioError],
+                              code: str) -> None:
+    mapped = from_postgrest(APIError(error))
+    assert type(mapped) is expected and mapped.code == code
+    if isinstance(mapped, InsufficientCredits):
+        assert (mapped.required, mapped.available, mapped.http_status) == (4, 1, 402)
+
+
+def test_auth_storage_and_httpx_errors_map() -> None:
+    assert isinstance(from_auth(AuthRetryableError("refused", 0)), RendioConnectionError)
+    assert isinstance(from_auth(AuthRetryableError("bad gateway", 502)), ServerError)
+    invalid = from_auth(AuthApiError("Invalid login", 400, "invalid_credentials"))
+    assert isinstance(invalid, AuthError) and invalid.code == "invalid_credentials"
+    assert isinstance(from_auth(AuthApiError("slow down", 429, "over_request_rate_limit")),
+                      RateLimited)
+    for status, expected in (("404", NotFound), ("403", PermissionDenied), ("409", Conflict),
+                             ("413", ValidationError), ("415", ValidationError),
+                             ("500", StorageError)):
+        assert type(from_storage(StorageApiError("x", "e", status))) is expected
+    assert isinstance(from_storage(StorageApiError("Invalid JWT", "InvalidJWT", "400")),
+                      AuthError)
+    request = httpx.Request("GET", "http://127.0.0.1:1/rest/v1/models?select=*")
+    refused = from_httpx(httpx.ConnectError("refused", request=request))
+    assert isinstance(refused, RendioConnectionError) and "select" not in refused.message
+    assert from_httpx(httpx.ReadTimeout("slow", request=request)).code == "timeout"
+    provider = ProviderError("fal said 503", retryable=True)
+    assert provider.retryable and provider.http_status == 502
+
+
+def test_errors_through_the_real_stack(stack: RunningStack) -> None:
+    config = RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key,
+                          service_role_key=stack.config.service_role_key)
+    with RendioAdmin(config) as admin:
+        with pytest.raises(NotFound):
+            admin.get_user(uuid.uuid4())
+        with pytest.raises(ValidationError):
+            admin.get_user("not-a-uuid")
+        with pytest.raises(NotFound) as storage_missing:
+            admin.signed_url("videos", f"{uuid.uuid4()}/missing.mp4")
+        assert isinstance(storage_missing.value.__cause__, StorageApiError)
+        with pytest.raises(ValidationError):
+            admin.claim_jobs("", limit=1)
