@@ -1,0 +1,423 @@
+"""`rendio db`: migrations (migrate, status, new, reset), lints and the CI check.
+
+The work is done by `cli.migrations` and `cli.lint`; this module parses options, prints,
+and maps failures to one red line on stderr with exit code 1. `run_check` is the library
+form of `rendio db check`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import _console
+
+app = typer.Typer(
+    help="Database migrations (Supabase CLI compatible), advisor lints and the CI check.",
+    no_args_is_help=True,
+)
+
+DEFAULT_MIGRATIONS_DIR = Path("supabase/migrations")
+DEFAULT_SEED_FILE = Path("supabase/seed.sql")
+_HINT = "Is the stack running? Try `rendio dev up`."
+
+DbUrl = Annotated[str | None, typer.Option(
+    "--db-url", envvar="RENDIO_DB_URL", show_envvar=True,
+    help="Database URL to work on (default: the local stack's, as `postgres`).")]
+SuperuserUrl = Annotated[str | None, typer.Option(
+    "--superuser-url", help="Superuser URL of the same server (default: the local stack's).")]
+MigrationsDir = Annotated[Path, typer.Option(
+    "--migrations-dir", file_okay=False, help="Directory of <version>_<name>.sql files.")]
+Json = Annotated[bool, typer.Option("--json", help="Print plain JSON on stdout.")]
+ApiSchemas = Annotated[list[str] | None, typer.Option(
+    "--schema", help="Schema exposed by PostgREST (repeatable; default public, graphql_public).")]
+
+
+def _db_url(db_url: str | None) -> str:
+    if db_url:
+        return db_url
+    from rendio_backend.local.config import StackConfig
+
+    return StackConfig.from_env().db_url
+
+
+def _superuser_url(url: str | None) -> str:
+    if url:
+        return url
+    from rendio_backend.local.config import StackConfig
+
+    return StackConfig.from_env().superuser_db_url
+
+
+def _is_local(url: str) -> bool:
+    """Whether `url` names a server on this machine (loopback or a Unix socket)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    host = str(conninfo_to_dict(url).get("host") or "localhost")
+    return all(h in ("localhost", "127.0.0.1", "::1") or h.startswith("/")
+               for h in host.split(","))
+
+
+def _fail(message: str) -> typer.Exit:
+    _console.error(message)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Expected failures become one red line and exit code 1, never a traceback."""
+    import psycopg
+
+    from cli.migrations import DatabaseUnavailable, MigrationError, MigrationFailed
+    from rendio_backend.local.errors import StackError
+
+    try:
+        yield
+    except DatabaseUnavailable as exc:
+        raise _fail(f"{exc}. {_HINT}") from None
+    except MigrationFailed as exc:
+        _console.error(str(exc))
+        # The statement with a caret under the error, like `supabase db push` shows it.
+        _console.err.print(exc.report().split("\n", 1)[1], markup=False, style="dim")
+        raise typer.Exit(1) from None
+    except (MigrationError, StackError) as exc:
+        raise _fail(str(exc)) from None
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(f"database error: {first}") from None
+
+
+def _state_style(state: str) -> str:
+    return {"applied": "green", "pending": "yellow", "changed": "bold red",
+            "missing_local": "bold red"}.get(state, "")
+
+
+# --- migrate / status / new / reset -------------------------------------------------
+
+
+@app.command()
+def migrate(
+    db_url: DbUrl = None,
+    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    include_all: Annotated[bool, typer.Option(
+        "--include-all", help="Also apply files older than the newest applied version.")]
+    = False,
+    json: Json = False,
+) -> None:
+    """Apply pending migrations, each file in one transaction with its history row."""
+    from cli.migrations import migrate as run_migrate
+
+    with _errors():
+        applied = run_migrate(
+            _db_url(db_url), migrations_dir, include_all=include_all,
+            on_apply=lambda m: _console.info(f"Applying migration {m.filename}..."),
+            warn=_console.warning,
+        )
+    if json:
+        _console.print_json([{"version": m.version, "name": m.name, "file": m.filename}
+                             for m in applied])
+    elif applied:
+        _console.success(f"Applied {len(applied)} migration(s).")
+    else:
+        _console.success("Database is up to date.")
+
+
+@app.command()
+def status(
+    db_url: DbUrl = None,
+    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    json: Json = False,
+) -> None:
+    """List migrations as applied, pending, changed (edited after apply) or missing_local.
+
+    Exits 1 when an applied migration was edited or the database holds a version that
+    has no local file.
+    """
+    from cli.migrations import status as run_status
+
+    with _errors():
+        entries = run_status(_db_url(db_url), migrations_dir, warn=_console.warning)
+    if json:
+        _console.print_json([e.to_dict() for e in entries])
+    else:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table("version", "name", "state")
+        for entry in entries:  # Text: file names are not Rich markup
+            table.add_row(Text(entry.version), Text(entry.name), Text(entry.state),
+                          style=_state_style(entry.state))
+        _console.out.print(table)
+    bad = [e for e in entries if e.state in ("changed", "missing_local")]
+    if bad:
+        raise _fail(", ".join(f"{e.version} is {e.state}" for e in bad))
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="lower_snake_case name, e.g. add_video_jobs")],
+    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    json: Json = False,
+) -> None:
+    """Create supabase/migrations/<YYYYMMDDHHMMSS>_<name>.sql (UTC timestamp)."""
+    from cli.migrations import new_migration
+
+    with _errors():
+        path = new_migration(name, migrations_dir)
+    if json:
+        _console.print_json({"path": str(path)})
+    else:
+        print(path)
+
+
+@app.command()
+def reset(
+    db_url: DbUrl = None,
+    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    seed_file: Annotated[Path, typer.Option("--seed-file", dir_okay=False,
+                                            help="Seed SQL run after the migrations.")]
+    = DEFAULT_SEED_FILE,
+    no_seed: Annotated[bool, typer.Option("--no-seed", help="Skip the seed file.")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="Do not ask before resetting a database that is not on this machine.")]
+    = False,
+) -> None:
+    """Drop and recreate the local database, bootstrap it, migrate, then seed."""
+    from cli.migrations import migrate as run_migrate
+    from cli.migrations import redact_url, seed
+    from rendio_backend.local.config import StackConfig
+
+    config = StackConfig.from_env()
+    target = config.superuser_db_url
+    if not _is_local(target) and not yes:
+        # A configured RENDIO_DB_URL may name a shared server: never drop it unasked.
+        typer.confirm(f"Drop and recreate {redact_url(target)}?", abort=True, err=True)
+    with _errors():
+        from rendio_backend.local.stack import reset_database
+
+        _console.info("Resetting the local database...")
+        reset_database(config)
+        applied = run_migrate(
+            _db_url(db_url), migrations_dir,
+            on_apply=lambda m: _console.info(f"Applying migration {m.filename}..."),
+            warn=_console.warning,
+        )
+        seeded = False
+        if not no_seed and seed_file.is_file():
+            _console.info(f"Seeding data from {seed_file}...")
+            seeded = seed(_db_url(db_url), seed_file)
+    _console.success(f"Database reset: {len(applied)} migration(s) applied"
+                     + (", seeded." if seeded else "."))
+
+
+# --- lint ---------------------------------------------------------------------------
+
+
+def _print_lints(results: Sequence[Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not results:
+        _console.success("No lint findings.")
+        return
+    table = Table("level", "name", "detail", show_lines=False)
+    styles = {"ERROR": "bold red", "WARN": "yellow", "INFO": "dim"}
+    for r in results:
+        # Text: details contain `[docs](…)`, which Rich would read as markup.
+        table.add_row(Text(r.level), Text(r.name), Text(r.detail), style=styles[r.level])
+    _console.out.print(table)
+
+
+@app.command()
+def lint(
+    db_url: DbUrl = None,
+    schema: ApiSchemas = None,
+    json: Json = False,
+) -> None:
+    """Security and performance lints like Supabase's database advisor.
+
+    Exits 1 on any WARN or ERROR finding; INFO findings are advice and do not fail.
+    """
+    from cli.lint import failing
+    from cli.lint import lint as run_lint
+
+    with _errors():
+        results = run_lint(_db_url(db_url), api_schemas=schema or None)
+    if json:
+        _console.print_json([r.to_dict() for r in results])
+    else:
+        _print_lints(results)
+    bad = failing(results)
+    if bad:
+        raise _fail(f"{len(bad)} lint finding(s) at WARN or ERROR level")
+
+
+# --- check --------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One line of the check's report."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    data: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "data": self.data}
+
+
+def _bootstrap(url: str) -> None:
+    from rendio_backend.local.postgres import bootstrap
+
+    bootstrap(url)
+
+
+def run_check(
+    db_url: str,
+    superuser_url: str,
+    migrations_dir: Path,
+    *,
+    api_schemas: Sequence[str] | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> list[Step]:
+    """What CI runs on migrations; returns the steps (all `ok` means the check passed).
+
+    On a scratch database `rendio_check_<random>` created next to `superuser_url`'s and
+    bootstrapped like the local stack: migrate (as `db_url`'s role) → migrating again
+    applies nothing → the lints find no WARN/ERROR. Then, on `db_url` itself: no applied
+    migration was edited. The scratch database is dropped at the end.
+    """
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    from cli.lint import failing
+    from cli.lint import lint as run_lint
+    from cli.migrations import (
+        DatabaseUnavailable,
+        MigrationError,
+        MigrationFailed,
+        connect,
+        migrate,
+        status,
+        with_database,
+    )
+    from rendio_backend.local.errors import StackError
+
+    steps: list[Step] = []
+
+    def record(step: Step) -> Step:
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+        return step
+
+    def reason(exc: BaseException) -> str:
+        if isinstance(exc, MigrationFailed):
+            return exc.report()
+        if isinstance(exc, psycopg.Error):
+            return str(exc).strip().splitlines()[0]
+        return str(exc)
+
+    expected = (MigrationError, StackError, psycopg.Error)
+    scratch = f"rendio_check_{secrets.token_hex(4)}"
+    role = conninfo_to_dict(db_url)
+    scratch_super = with_database(superuser_url, scratch)
+    scratch_url = with_database(superuser_url, scratch, user=_str(role.get("user")),
+                                password=_str(role.get("password")))
+    created = False
+    try:
+        try:
+            with connect(superuser_url) as conn:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(scratch)))
+            created = True
+            _bootstrap(scratch_super)
+            record(Step("scratch database", True, f"{scratch} created and bootstrapped"))
+        except expected as exc:
+            record(Step("scratch database", False, reason(exc)))
+        if created and steps[-1].ok:
+            current = "migrate"
+            try:
+                applied = migrate(scratch_url, migrations_dir)
+                record(Step(current, True, f"applied {len(applied)} migration(s)"))
+                current = "migrate again is a no-op"
+                again = migrate(scratch_url, migrations_dir)
+                record(Step(current, not again,
+                            "nothing to apply" if not again
+                            else f"applied {len(again)} more: {again[0].filename}"))
+                current = "lint"
+                results = run_lint(scratch_url, api_schemas=api_schemas)
+                bad = failing(results)
+                record(Step(
+                    "lint", not bad,
+                    f"no WARN/ERROR ({len(results) - len(bad)} INFO)" if not bad
+                    else f"{len(bad)} WARN/ERROR finding(s)",
+                    [r.to_dict() for r in bad],
+                ))
+            except expected as exc:
+                record(Step(current, False, reason(exc)))
+        try:
+            entries = status(db_url, migrations_dir)
+            edited = [e for e in entries if e.state == "changed"]
+            record(Step(
+                "no applied migration was edited", not edited,
+                "target database matches the files" if not edited
+                else "edited after apply: " + ", ".join(str(e.filename) for e in edited),
+                [e.to_dict() for e in edited],
+            ))
+        except DatabaseUnavailable as exc:
+            record(Step("no applied migration was edited", False, f"{exc}. {_HINT}"))
+        except expected as exc:
+            record(Step("no applied migration was edited", False, reason(exc)))
+    finally:
+        if created:
+            try:
+                with connect(superuser_url) as conn:
+                    conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+                        sql.Identifier(scratch)))
+            except expected as exc:
+                record(Step("drop scratch database", False, reason(exc)))
+    return steps
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@app.command()
+def check(
+    db_url: DbUrl = None,
+    superuser_url: SuperuserUrl = None,
+    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    schema: ApiSchemas = None,
+    json: Json = False,
+) -> None:
+    """CI check: fresh database → migrate → re-migrate is a no-op → lint clean → no edits."""
+
+    def show(step: Step) -> None:
+        if json:
+            return
+        mark, style = ("✓", "green") if step.ok else ("✗", "bold red")
+        _console.out.print(f"{mark} {step.name}: {step.detail}", markup=False, style=style,
+                           soft_wrap=True)
+        for item in step.data:
+            if "detail" in item:
+                _console.out.print(f"    {item['level']} {item['name']}: {item['detail']}",
+                                   markup=False, soft_wrap=True)
+
+    with _errors():
+        steps = run_check(_db_url(db_url), _superuser_url(superuser_url), migrations_dir,
+                          api_schemas=schema or None, on_step=show)
+    ok = all(s.ok for s in steps)
+    if json:
+        _console.print_json({"ok": ok, "steps": [s.to_dict() for s in steps]})
+    if not ok:
+        raise _fail("check failed")
