@@ -13,7 +13,7 @@ import sys
 import click
 import typer
 
-from . import _console, dev
+from . import _console, db, demo, dev
 
 app = typer.Typer(
     name="rendio",
@@ -23,32 +23,17 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(dev.app, name="dev")
-try:  # TEMPORARY until cli/db.py lands
-    from . import db
-
-    app.add_typer(db.app, name="db")
-except ImportError:
-    pass
+app.add_typer(db.app, name="db")
+app.command(name="demo")(demo.demo)
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's or the environment's fault, not bugs."""
+    from cli.migrations import MigrationError
+    from rendio_backend.errors import RendioError
     from rendio_backend.local.errors import StackError
 
-    kinds: list[type[BaseException]] = [StackError]
-    try:
-        from rendio_backend.errors import RendioError
-
-        kinds.append(RendioError)
-    except ImportError:
-        pass
-    try:
-        from cli.migrations import MigrationError
-
-        kinds.append(MigrationError)
-    except ImportError:
-        pass
-    return tuple(kinds)
+    return (StackError, RendioError, MigrationError)
 
 
 def main() -> None:

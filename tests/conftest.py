@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -74,25 +75,26 @@ class RunningStack:
         raise AssertionError(f"PostgREST did not learn {probe} within {timeout} s")
 
 
+def stack_dir(name: str) -> Path:
+    """A directory for a test stack's state.
+
+    Not under pytest's basetemp: pytest deletes old basetemps when a new session starts,
+    which would pull the data directory from under a stack another session still runs.
+    """
+    return Path(tempfile.mkdtemp(prefix=f"rendio-test-{name}-"))
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    state_dir = tmp_path_factory.mktemp("stack")
+def stack() -> Iterator[RunningStack]:
+    state_dir = stack_dir("session")
     config = make_config(state_dir)
     local = Stack(config)
     try:
-        local.up(migrations_dir=MIGRATIONS if _migrations_runner() else None)
+        local.up(migrations_dir=MIGRATIONS)
         yield RunningStack(local, config)
     finally:
         local.down()
         shutil.rmtree(state_dir, ignore_errors=True)
-
-
-def _migrations_runner() -> bool:
-    try:
-        import cli.migrations  # noqa: F401
-    except ImportError:  # TEMPORARY until the migration runner lands
-        return False
-    return True
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ def sql(stack: RunningStack) -> Iterator[SqlRunner]:
     with psycopg.connect(stack.config.superuser_db_url, autocommit=True) as conn:
 
         def run(query: str, *params: Any) -> list[tuple[Any, ...]]:
-            cursor = conn.execute(query, params or None)  # type: ignore[arg-type]
+            cursor = conn.execute(query, params or None)
             return cursor.fetchall() if cursor.description else []
 
         yield run
