@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from rendio_backend.local._proc import free_port, process_alive, wait_until
 from rendio_backend.local.config import StackConfig
 
-from .conftest import REPO
+from .conftest import REPO, stack_dir
 
 
 class Cli:
@@ -50,10 +51,12 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    runner = Cli(tmp_path_factory.mktemp("lifecycle"), free_port(), free_port())
+def cli() -> Iterator[Cli]:
+    state_dir = stack_dir("lifecycle")
+    runner = Cli(state_dir, free_port(), free_port())
     yield runner
     runner.run("dev", "down")
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:

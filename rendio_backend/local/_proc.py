@@ -50,11 +50,20 @@ def process_cmdline(pid: int) -> str:
         return ""
 
 
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (clock ticks since boot), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 class PidFile:
     """A pid file for one process we started; `live_pid` ignores stale or foreign pids.
 
-    A pid is only trusted when the process behind it still runs and its command line
-    contains `marker`, so a recycled pid never makes us signal somebody else's process.
+    The file records the pid and the process's start time: a pid is trusted only while
+    a process with that pid *and* that start time runs and its command line contains
+    `marker`, so a recycled pid never makes us signal somebody else's process.
     """
 
     def __init__(self, path: Path, marker: str) -> None:
@@ -63,7 +72,7 @@ class PidFile:
 
     def write(self, pid: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(f"{pid}\n")
+        self.path.write_text(f"{pid} {process_start_time(pid)}\n")
 
     def read(self) -> int | None:
         try:
@@ -72,10 +81,13 @@ class PidFile:
             return None
 
     def live_pid(self) -> int | None:
-        pid = self.read()
-        if pid is None:
+        try:
+            pid_text, started = self.path.read_text().split()[:2]
+            pid = int(pid_text)
+        except (OSError, ValueError):
             return None
-        if process_alive(pid) and self.marker in process_cmdline(pid):
+        if (process_alive(pid) and process_start_time(pid) == started
+                and self.marker in process_cmdline(pid)):
             return pid
         return None
 
