@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/rendio dev up
+	$(BIN)/rendio demo
 	$(BIN)/rendio dev status
 
 test: install

@@ -1,0 +1,34 @@
+"""`rendio demo`, the main job, as `make demo` runs it (on a stack of its own)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rendio_backend.local._proc import free_port
+
+from .conftest import REPO
+
+
+def test_demo_runs_the_main_job_twice(tmp_path: Path) -> None:
+    env = {**os.environ, "RENDIO_API_PORT": str(free_port()),
+           "RENDIO_DB_PORT": str(free_port()), "RENDIO_STATE_DIR": str(tmp_path / "state")}
+    env.pop("RENDIO_DB_URL", None)
+    try:
+        runs = [subprocess.run([sys.executable, "-m", "cli.main", "demo"], cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=180)
+                for _ in range(2)]
+    finally:
+        subprocess.run([sys.executable, "-m", "cli.main", "dev", "down"], cwd=REPO, env=env,
+                       capture_output=True, timeout=60)
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert "ledger invariants hold" in run.stderr
+        assert "replayed=True" in run.stdout
+        assert "refunded 4; failing it again refunds 0" in run.stdout
+    assert "buckets: created 3, updated 0, unchanged 0" in runs[0].stdout
+    # the second run provisions and seeds nothing new
+    assert "buckets: created 0, updated 0, unchanged 3" in runs[1].stdout
+    assert "models:  created 0, updated 0, unchanged 5" in runs[1].stdout
