@@ -9,10 +9,12 @@ PostgreSQL 15).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,3 +109,58 @@ def sql(stack: RunningStack) -> Iterator[SqlRunner]:
             return cursor.fetchall() if cursor.description else []
 
         yield run
+
+
+@dataclass
+class ScratchDb:
+    """A database of its own on the session stack's server, bootstrapped like the stack's."""
+
+    name: str
+    url: str  # as postgres
+    superuser_url: str
+
+    def query(self, query: str, *params: object) -> list[tuple[object, ...]]:
+        with psycopg.connect(self.superuser_url, autocommit=True) as conn:
+            cur = conn.execute(query.encode(), params or None)
+            return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture
+def db(stack: RunningStack) -> Iterator[ScratchDb]:
+    """A fresh bootstrapped scratch database (migrated by the test itself), then dropped."""
+    from psycopg import sql as pgsql
+
+    from cli.migrations import with_database
+    from rendio_backend.local.postgres import bootstrap
+
+    name = f"rendio_test_{secrets.token_hex(4)}"
+    superuser = stack.config.superuser_db_url
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("create database {}").format(pgsql.Identifier(name)))
+    scratch_super = with_database(superuser, name)
+    bootstrap(scratch_super)
+    try:
+        yield ScratchDb(name, with_database(stack.config.db_url, name), scratch_super)
+    finally:
+        with psycopg.connect(superuser, autocommit=True) as conn:
+            conn.execute(pgsql.SQL("drop database if exists {} with (force)").format(
+                pgsql.Identifier(name)))
+
+
+@contextmanager
+def own_folder_policies(config: StackConfig, bucket: str) -> Iterator[None]:
+    """Storage policies letting a user use only `{their uid}/...` in `bucket`."""
+    rule = f"bucket_id = '{bucket}' and (storage.foldername(name))[1] = auth.uid()::text"
+    clauses = {"select": f"using ({rule})", "insert": f"with check ({rule})",
+               "update": f"using ({rule}) with check ({rule})", "delete": f"using ({rule})"}
+    with psycopg.connect(config.superuser_db_url, autocommit=True) as conn:
+        for action, clause in clauses.items():
+            conn.execute(f'create policy "{bucket} {action}" on storage.objects '
+                         f"for {action} to authenticated {clause}".encode())
+    try:
+        yield
+    finally:
+        with psycopg.connect(config.superuser_db_url, autocommit=True) as conn:
+            for action in clauses:
+                conn.execute(f'drop policy if exists "{bucket} {action}" on storage.objects'
+                             .encode())

@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from rendio_backend.local.fake_apple import FakeAppleIssuer
+
+from .conftest import own_folder_policies
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 INSTALLED = JS_DIR / "node_modules" / ".package-lock.json"  # written by every npm install
@@ -82,20 +83,8 @@ def _apple_tokens(config: Any) -> dict[str, dict[str, str]]:
 def own_folder_bucket(stack: Any) -> Iterator[str]:
     """A bucket name with "own folder" policies; the script creates and deletes it."""
     name = f"js-{uuid.uuid4().hex[:8]}"
-    rule = f"bucket_id = '{name}' and (storage.foldername(name))[1] = auth.uid()::text"
-    with psycopg.connect(stack.config.superuser_db_url, autocommit=True) as conn:
-        conn.execute(f'create policy "{name} select" on storage.objects for select '
-                     f"to authenticated using ({rule})")
-        conn.execute(f'create policy "{name} insert" on storage.objects for insert '
-                     f"to authenticated with check ({rule})")
-        conn.execute(f'create policy "{name} update" on storage.objects for update '
-                     f"to authenticated using ({rule}) with check ({rule})")
-        conn.execute(f'create policy "{name} delete" on storage.objects for delete '
-                     f"to authenticated using ({rule})")
-    yield name
-    with psycopg.connect(stack.config.superuser_db_url, autocommit=True) as conn:
-        for action in ("select", "insert", "update", "delete"):
-            conn.execute(f'drop policy if exists "{name} {action}" on storage.objects')
+    with own_folder_policies(stack.config, name):
+        yield name
 
 
 @pytest.fixture(scope="module")

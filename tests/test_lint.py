@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -11,8 +10,7 @@ from typer.testing import CliRunner
 
 from cli.db import app
 from cli.lint import LINTS, LintResult, _expand, failing, lint
-from tests.conftest import RunningStack
-from tests.test_migrations import ScratchDb, create_scratch, drop_scratch
+from tests.conftest import ScratchDb
 
 runner = CliRunner()
 
@@ -102,15 +100,6 @@ grant select on public.my_children to authenticated;
 create policy "own files" on storage.objects for select to authenticated
   using (bucket_id = 'videos' and (storage.foldername(name))[1] = (select auth.uid())::text);
 """
-
-
-@pytest.fixture
-def db(stack: RunningStack) -> Iterator[ScratchDb]:
-    scratch = create_scratch(stack.config)
-    try:
-        yield scratch
-    finally:
-        drop_scratch(stack.config, scratch.name)
 
 
 def apply_as_postgres(db: ScratchDb, ddl: str) -> None:

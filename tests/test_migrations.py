@@ -8,15 +8,10 @@ hosted Supabase runs migrations.
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql as pgsql
 from typer.testing import CliRunner
 
 from cli.db import app, run_check
@@ -32,51 +27,10 @@ from cli.migrations import (
     split_raw,
     split_statements,
     status,
-    with_database,
 )
-from rendio_backend.local.config import StackConfig
-from rendio_backend.local.postgres import bootstrap
-from tests.conftest import RunningStack
+from tests.conftest import RunningStack, ScratchDb
 
 runner = CliRunner()
-
-
-@dataclass
-class ScratchDb:
-    name: str
-    url: str  # as postgres
-    superuser_url: str
-
-    def query(self, query: str, *params: object) -> list[tuple[object, ...]]:
-        with psycopg.connect(self.superuser_url, autocommit=True) as conn:
-            cur = conn.execute(query.encode(), params or None)
-            return cur.fetchall() if cur.description else []
-
-
-def create_scratch(config: StackConfig) -> ScratchDb:
-    """A new database on the stack's server, bootstrapped like the stack's own."""
-    superuser = config.superuser_db_url
-    name = f"rendio_test_{secrets.token_hex(4)}"
-    with psycopg.connect(superuser, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("create database {}").format(pgsql.Identifier(name)))
-    scratch_super = with_database(superuser, name)
-    bootstrap(scratch_super)
-    return ScratchDb(name, with_database(config.db_url, name), scratch_super)
-
-
-def drop_scratch(config: StackConfig, name: str) -> None:
-    with psycopg.connect(config.superuser_db_url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("drop database if exists {} with (force)").format(
-            pgsql.Identifier(name)))
-
-
-@pytest.fixture
-def db(stack: RunningStack) -> Iterator[ScratchDb]:
-    scratch = create_scratch(stack.config)
-    try:
-        yield scratch
-    finally:
-        drop_scratch(stack.config, scratch.name)
 
 
 def write(directory: Path, filename: str, text: str) -> Path:

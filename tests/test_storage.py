@@ -20,6 +20,8 @@ import pytest
 from storage3.exceptions import StorageApiError
 from supabase import Client, ClientOptions, create_client
 
+from .conftest import own_folder_policies
+
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -97,20 +99,8 @@ def bucket(config: Any, admin: Client) -> Iterator[str]:
     admin.storage.create_bucket(name, options={
         "public": False, "file_size_limit": 1024,
         "allowed_mime_types": ["text/*", "image/png"]})
-    rule = f"bucket_id = '{name}' and (storage.foldername(name))[1] = auth.uid()::text"
-    with psycopg.connect(config.superuser_db_url, autocommit=True) as conn:
-        conn.execute(f'create policy "{name} select" on storage.objects for select '
-                     f"to authenticated using ({rule})")
-        conn.execute(f'create policy "{name} insert" on storage.objects for insert '
-                     f"to authenticated with check ({rule})")
-        conn.execute(f'create policy "{name} update" on storage.objects for update '
-                     f"to authenticated using ({rule}) with check ({rule})")
-        conn.execute(f'create policy "{name} delete" on storage.objects for delete '
-                     f"to authenticated using ({rule})")
-    yield name
-    with psycopg.connect(config.superuser_db_url, autocommit=True) as conn:
-        for action in ("select", "insert", "update", "delete"):
-            conn.execute(f'drop policy if exists "{name} {action}" on storage.objects')
+    with own_folder_policies(config, name):
+        yield name
     admin.storage.empty_bucket(name)
     admin.storage.delete_bucket(name)
 
