@@ -18,11 +18,25 @@ REPO = Path(__file__).resolve().parent.parent
 def test_all_lists_exactly_the_public_names() -> None:
     import types
 
+    for name in rendio_backend.__all__:  # each resolves (they load lazily)
+        getattr(rendio_backend, name)
     public = {name for name, value in vars(rendio_backend).items()
               if not name.startswith("_") and not isinstance(value, types.ModuleType)
-              and name != "annotations"}  # from __future__ import annotations
+              and name not in ("annotations", "TYPE_CHECKING", "Any")}
     assert set(rendio_backend.__all__) == public
     assert rendio_backend.__all__ == sorted(rendio_backend.__all__)
+
+
+def test_the_local_stack_does_not_load_the_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, rendio_backend.local.gateway; "
+            "print(sorted(m for m in ('supabase', 'postgrest', 'storage3', 'pydantic', "
+            "'rendio_backend.models') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=REPO).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_every_public_method_has_a_docstring() -> None:

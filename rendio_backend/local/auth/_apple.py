@@ -12,7 +12,7 @@ import hashlib
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 import jwt
 
 from ._errors import OAuthError, bad_request
@@ -27,17 +27,19 @@ class AppleVerifier:
         self.issuer = issuer
         self.jwks_url = jwks_url
         self.client_ids = client_ids
-        self._http: httpx.AsyncClient | None = None
+        # aiohttp rather than httpx: the gateway already loads it, and httpx pulls in
+        # its CLI's dependencies (rich, click, pygments) when they are installed.
+        self._http: aiohttp.ClientSession | None = None
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0))
 
     async def close(self) -> None:
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
 
     async def verify(self, id_token: str, nonce: str) -> dict[str, Any]:
@@ -51,7 +53,7 @@ class AppleVerifier:
                 options={"verify_aud": False, "verify_iss": False, "verify_iat": False,
                          "require": ["exp"]},
             )
-        except (jwt.PyJWTError, LookupError, httpx.HTTPError, ValueError):
+        except (jwt.PyJWTError, LookupError, aiohttp.ClientError, TimeoutError, ValueError):
             raise OAuthError("invalid request", "Bad ID token") from None
         if not claims.get("sub"):
             raise OAuthError("invalid request", "Missing sub claim in id_token")
@@ -91,10 +93,11 @@ class AppleVerifier:
     async def _fetch(self) -> None:
         if self._http is None:
             raise RuntimeError("the Apple verifier is not open")
-        response = await self._http.get(self.jwks_url)
-        response.raise_for_status()
+        async with self._http.get(self.jwks_url) as response:
+            response.raise_for_status()
+            document = await response.json(content_type=None)
         keys: dict[str, jwt.PyJWK] = {}
-        for data in response.json().get("keys", []):
+        for data in document.get("keys", []):
             if data.get("kty") == "RSA" and data.get("kid"):
                 keys[str(data["kid"])] = jwt.PyJWK.from_dict(data, algorithm="RS256")
         self._keys = keys
