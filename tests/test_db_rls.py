@@ -221,6 +221,17 @@ def test_service_role_reads_everything(world: World) -> None:
     assert world.hidden_model in models
 
 
+def test_service_role_cannot_delete_jobs(world: World, sql: SqlRunner) -> None:
+    # An unfinished job deleted would keep its charge with nothing left to refund.
+    job = sql("select job_id::text from public.video_jobs where user_id = %s limit 1",
+              world.alice)
+    assert job, "the world fixture creates jobs"
+    with pytest.raises(APIError) as info:
+        world.service.table("video_jobs").delete().eq("job_id", job[0][0]).execute()
+    assert api_error(info.value)[0] == "42501"
+    assert sql("select count(*) from public.video_jobs where job_id = %s", job[0][0]) == [(1,)]
+
+
 def test_service_role_moves_money_only_through_functions(world: World, sql: SqlRunner) -> None:
     before = balance(sql, world.bob)
     with pytest.raises(APIError) as info:
