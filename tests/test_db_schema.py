@@ -126,16 +126,49 @@ def test_trigger_runs_as_gotrue_role(stack: RunningStack, sql: SqlRunner) -> Non
                user_id) == [(True, 0)]
 
 
+def _link_apple(sql: SqlRunner, user_id: str, apple_sub: str) -> None:
+    """What Auth writes when a guest links Apple: an identity row, then the user."""
+    sql("insert into auth.identities (provider_id, user_id, identity_data, provider) "
+        "values (%s, %s, %s::jsonb, 'apple')", apple_sub, user_id,
+        f'{{"sub": "{apple_sub}"}}')
+    sql("update auth.users set is_anonymous = false, "
+        "raw_app_meta_data = '{\"provider\": \"anonymous\", \"providers\": [\"apple\"]}' "
+        "where id = %s", user_id)
+
+
 def test_linking_apple_keeps_the_user_and_clears_guest(sql: SqlRunner) -> None:
     user_id = new_user(sql)
     apple_sub = f"001234.{uuid.uuid4().hex}.0001"
-    sql("update auth.users set is_anonymous = false, email = %s, "
-        "raw_app_meta_data = %s::jsonb, raw_user_meta_data = %s::jsonb where id = %s",
-        "relay@privaterelay.appleid.com",
-        '{"provider": "apple", "providers": ["apple"]}',
-        f'{{"sub": "{apple_sub}", "provider_id": "{apple_sub}"}}', user_id)
-    assert sql("select is_guest, apple_sub, email from public.users where id = %s", user_id) == [
-        (False, apple_sub, "relay@privaterelay.appleid.com")]
+    _link_apple(sql, user_id, apple_sub)
+    assert sql("select is_guest, apple_sub from public.users where id = %s", user_id) == [
+        (False, apple_sub)]
+    # with an email as well (Auth never unlinks a user's last identity), unlinking Apple
+    # releases the subject
+    sql("update auth.users set email = %s where id = %s", f"{uuid.uuid4().hex}@example.com",
+        user_id)
+    sql("delete from auth.identities where provider = 'apple' and provider_id = %s", apple_sub)
+    assert sql("select apple_sub from public.users where id = %s", user_id) == [(None,)]
+
+
+def test_apple_sub_cannot_be_claimed_through_user_metadata(sql: SqlRunner) -> None:
+    victim, attacker = new_user(sql), new_user(sql)
+    victim_sub = f"001234.{uuid.uuid4().hex}.0001"
+    _link_apple(sql, attacker, f"001234.{uuid.uuid4().hex}.0002")
+    # a user can write any user_metadata through PUT /auth/v1/user
+    sql("update auth.users set raw_user_meta_data = %s::jsonb where id = %s",
+        f'{{"sub": "{victim_sub}", "provider_id": "{victim_sub}"}}', attacker)
+    _link_apple(sql, victim, victim_sub)
+    assert sql("select id::text from public.users where apple_sub = %s", victim_sub) == [
+        (victim,)]
+
+
+def test_an_apple_subject_held_elsewhere_never_fails_sign_in(sql: SqlRunner) -> None:
+    first, second = new_user(sql), new_user(sql)
+    apple_sub = f"001234.{uuid.uuid4().hex}.0001"
+    sql("update public.users set apple_sub = %s, is_guest = false where id = %s",
+        apple_sub, first)  # e.g. a subject still recorded on another account
+    _link_apple(sql, second, apple_sub)  # no error reaches Auth
+    assert sql("select apple_sub from public.users where id = %s", second) == [(None,)]
 
 
 def test_deleting_the_auth_user_deletes_the_profile(sql: SqlRunner) -> None:
