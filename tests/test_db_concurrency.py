@@ -9,7 +9,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 from postgrest.exceptions import APIError
+
+from rendio_backend.local._proc import wait_until
 
 from .conftest import RunningStack, SqlRunner
 from .ledger_model import balance, ledger_violations, new_model, new_user, rest
@@ -127,3 +130,40 @@ def test_workers_never_claim_the_same_job(stack: RunningStack, sql: SqlRunner) -
         "select count(*) from public.video_jobs where user_id = %s and lease_owner is not null",
         user)
     assert owners()[0][0] == len(mine & set(claimed))
+
+
+def test_users_swapping_devices_do_not_deadlock(stack: RunningStack, sql: SqlRunner) -> None:
+    """U1 claims U2's device while U2 claims U1's: both must complete.
+
+    A third session holds the claim of U2's device, so U1's call is inside the function
+    when U2's call runs: the interleaving that deadlocks when each call locks its own
+    user first and the other user later.
+    """
+    u1, u2 = sorted(new_user(sql) for _ in range(2))
+    d1, d2 = f"dev-{uuid.uuid4()}", f"dev-{uuid.uuid4()}"
+    sql("select public.grant_initial_credits(%s, %s)", u1, d1)
+    sql("select public.grant_initial_credits(%s, %s)", u2, d2)
+    url = stack.config.superuser_db_url
+
+    def waiting(pid: int) -> bool:
+        return sql("select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
+                   pid) == [(True,)]
+
+    def claim(conn: psycopg.Connection[Any], user: str, device: str) -> Any:
+        return conn.execute("select public.grant_initial_credits(%s, %s)",
+                            (user, device)).fetchone()
+
+    with psycopg.connect(url) as blocker, psycopg.connect(url, autocommit=True) as first, \
+            psycopg.connect(url, autocommit=True) as second, ThreadPoolExecutor(2) as pool:
+        blocker.execute("select 1 from public.device_claims where device_id = %s for update",
+                        (d2,))
+        one = pool.submit(claim, first, u1, d2)
+        assert wait_until(lambda: waiting(first.info.backend_pid), 10)
+        two = pool.submit(claim, second, u2, d1)
+        assert wait_until(lambda: two.done() or waiting(second.info.backend_pid), 10)
+        blocker.commit()
+        assert one.result(timeout=30) == (False,)  # completed, and no second grant
+        assert two.result(timeout=30) == (False,)
+    assert dict(sql("select id::text, device_id from public.users where id = any(%s::uuid[])",
+                    [u1, u2])) == {u1: d2, u2: d1}
+    assert ledger_violations(sql, [u1, u2]) == []

@@ -286,6 +286,17 @@ def test_sweeper_fails_and_refunds_stuck_jobs(call: Any, sql: SqlRunner) -> None
     assert balance(sql, user)[0] == 10
 
 
+@pytest.mark.parametrize("older_than", ["0 seconds", "-1 hour"])
+def test_sweeper_refuses_a_threshold_that_would_fail_healthy_jobs(
+    call: Any, sql: SqlRunner, older_than: str
+) -> None:
+    _, job = _job(call, sql)
+    with pytest.raises(psycopg.Error) as refused:
+        call("fail_stuck_jobs", older_than)
+    assert refused.value.sqlstate == "PT400"
+    assert sql("select status from public.video_jobs where job_id = %s", job) == [("pending",)]
+
+
 def test_sweeper_gives_up_after_max_attempts(call: Any, sql: SqlRunner) -> None:
     user, job = _job(call, sql)
     sql("update public.video_jobs set attempts = 5, lease_owner = 'dead', "
