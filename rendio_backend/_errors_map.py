@@ -17,7 +17,7 @@ from postgrest.exceptions import APIError
 from pydantic import ValidationError as PydanticValidationError
 from storage3.exceptions import StorageApiError
 from storage3.utils import StorageException
-from supabase_auth.errors import AuthApiError, AuthRetryableError
+from supabase_auth.errors import AuthApiError, AuthRetryableError, AuthUnknownError
 from supabase_auth.errors import AuthError as SupabaseAuthError
 
 from .errors import (
@@ -64,6 +64,43 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+def from_status(status: int, message: str, *, service: str,
+                details: dict[str, Any] | None = None) -> RendioError:
+    """A rendio error for an HTTP status whose body said nothing usable (e.g. HTML).
+
+    Used when a proxy or gateway in front of `service` answered instead of the
+    service itself, so only the status is known.
+    """
+    text = f"{service} answered HTTP {status}: {message}" if message else (
+        f"{service} answered HTTP {status}")
+    if 300 <= status < 400:
+        # Redirects are never followed: the API key must not travel to another origin.
+        return ServerError(f"{text} (a redirect; is SUPABASE_URL the project's API URL?)",
+                           code="unexpected_redirect", http_status=502, details=details)
+    by_status: dict[int, tuple[type[RendioError], str]] = {
+        401: (AuthError, "unauthorized"), 403: (PermissionDenied, "forbidden"),
+        404: (NotFound, "not_found"), 409: (Conflict, "conflict"),
+        413: (ValidationError, "payload_too_large"), 429: (RateLimited, "rate_limited")}
+    if status in by_status:
+        cls, code = by_status[status]
+        return cls(text, code=code, http_status=status, details=details)
+    if 400 <= status < 500:
+        return ValidationError(text, code="invalid_request", http_status=status,
+                               details=details)
+    if status in (502, 503, 504):
+        return ServerError(text, code="service_unavailable", http_status=status,
+                           details=details)
+    return ServerError(text, code="server_error", http_status=status if status >= 500 else None,
+                       details=details)
+
+
+def _bare_status(code: str) -> int | None:
+    """The HTTP status postgrest-py puts in `code` when the body was not PostgREST JSON."""
+    if len(code) == 3 and code.isdigit() and 100 <= int(code) <= 599:
+        return int(code)
+    return None
 
 
 def from_postgrest(exc: APIError) -> RendioError:
@@ -115,14 +152,29 @@ def from_postgrest(exc: APIError) -> RendioError:
         lowered = message.lower()
         if code == "401" or "api key" in lowered or "credentials" in lowered:
             return AuthError(message, code="invalid_api_key", details=details)
-    if code.startswith(("08", "53", "57")) or code in {"503", "504", "502"}:
+    bare = _bare_status(code)
+    if bare is not None:
+        # Not PostgREST's JSON (a proxy's HTML page, an empty body): only the status
+        # is known. The body may be a whole HTML page, so it is not kept.
+        return from_status(bare, message, service="PostgREST")
+    if code.startswith(("08", "53", "57")):
         return ServerError(message, code="service_unavailable", http_status=503,
                            details=details)
     return ServerError(message, code=code or "server_error", details=details)
 
 
+def _response_status(exc: BaseException) -> int:
+    """The status of the HTTP response behind `exc` (its causes), or 0."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.HTTPStatusError):
+            return seen.response.status_code
+        seen = seen.__cause__ or seen.__context__
+    return 0
+
+
 def from_auth(exc: SupabaseAuthError) -> RendioError:
-    """A rendio error for a supabase_auth error."""
+    """A rendio error for a supabase_auth error, with GoTrue's real HTTP status."""
     message = exc.message or "authentication failed"
     code = str(exc.code) if exc.code else None
     if isinstance(exc, AuthRetryableError):
@@ -130,14 +182,22 @@ def from_auth(exc: SupabaseAuthError) -> RendioError:
         if status == 0:
             return RendioConnectionError(f"cannot reach Supabase Auth: {message}")
         return ServerError(message, code="auth_unavailable", http_status=status)
+    if isinstance(exc, AuthUnknownError):
+        # The answer was not GoTrue's JSON (e.g. a proxy's HTML page): map by status.
+        status = _response_status(exc)
+        if status:
+            return from_status(status, "", service="Supabase Auth")
+        return ServerError(f"unexpected answer from Supabase Auth: {message}",
+                           code="invalid_response")
     status = _int(getattr(exc, "status", 0))
+    http_status = status if 400 <= status <= 599 else None
     if status == 429 or code == "over_request_rate_limit":
         return RateLimited(message, code=code or "rate_limited")
     if status >= 500:
         return ServerError(message, code=code or "auth_error", http_status=status)
     if isinstance(exc, AuthApiError) and status == 404:
         return NotFound(message, code=code or "not_found")
-    return AuthError(message, code=code or "unauthorized")
+    return AuthError(message, code=code or "unauthorized", http_status=http_status)
 
 
 def from_storage(exc: StorageException) -> RendioError:
@@ -149,6 +209,8 @@ def from_storage(exc: StorageException) -> RendioError:
     code = str(exc.code or "storage_error")
     details = {"storage_error": code, "status": status}
     lowered = message.lower()
+    if 300 <= status < 400:
+        return from_status(status, "", service="Supabase Storage", details=details)
     if status == 404:
         return NotFound(message, code="not_found", details=details)
     if status == 403:
@@ -208,6 +270,14 @@ def translating() -> Iterator[None]:
         raise from_httpx(exc) from exc
     except httpx.InvalidURL as exc:
         raise ConfigurationError(f"invalid Supabase URL: {exc}", code="invalid_url") from exc
+    except UnicodeEncodeError as exc:
+        # httpx encodes URLs and bodies as UTF-8: a lone surrogate in a caller's text.
+        raise ValidationError("the request contains text that is not valid Unicode "
+                              "(a lone surrogate)", code="invalid_request") from exc
+    except json.JSONDecodeError as exc:
+        # A client library parsed a 2xx answer that was not JSON.
+        raise ServerError("unexpected answer from Supabase: not JSON",
+                          code="invalid_response") from exc
     except PydanticValidationError as exc:
         # Our models (or a client's) rejected what the server answered.
         raise ServerError(f"unexpected answer from Supabase: {exc.errors()[0]['msg']}",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -19,8 +21,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from .errors import ConfigurationError, ServerError, ValidationError
-from .models import BucketSpec, ChangeAction, CreditReason, ProvisionItem, SeedItem
+from .errors import (
+    ConfigurationError,
+    IdempotencyConflict,
+    RendioConnectionError,
+    RendioError,
+    ServerError,
+    ValidationError,
+)
+from .models import (
+    BucketSpec,
+    ChangeAction,
+    CreditReason,
+    JobCreated,
+    ProvisionItem,
+    SeedItem,
+)
 
 MB = 1024 * 1024
 
@@ -48,24 +64,54 @@ _IMAGE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "web
 GENERATE_PATH = "/functions/v1/generate-video"
 DEFAULT_SIGNED_URL_SECONDS = 3600
 MAX_JOBS_PAGE = 50
+# The largest page a caller may ask for (the SQL function get_my_credit_history may
+# answer fewer rows than asked; the user client does not rely on its cap).
 MAX_HISTORY_PAGE = 100
 
 
 # --- idempotency ------------------------------------------------------------------------
+def canonical_json(value: Any, field: str = "body") -> bytes:
+    """`value` as canonical JSON bytes (sorted keys, no whitespace, UTF-8).
+
+    ValidationError naming `field` for anything that is not JSON: NaN or infinite
+    floats, lone surrogates, or objects json cannot encode (no `default=str`, so two
+    different values never collapse into one string).
+    """
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+        return text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise ValidationError(f"{field} must be JSON (finite numbers, valid Unicode): {exc}",
+                              details={"field": field}) from exc
+
+
 def request_hash(method: str, path: str, body: Mapping[str, Any]) -> str:
     """The request fingerprint stored with an idempotency key (SPEC §4).
 
-    SHA-256 hex of the upper-cased method, the path and the body as canonical JSON
-    (sorted keys, no whitespace), so equal requests hash equal however their keys
-    were ordered.
+    SHA-256 hex of the upper-cased method, the path and `canonical_json(body)`, each
+    followed by a newline, so equal requests hash equal however their keys were
+    ordered. ValidationError when `body` is not JSON.
     """
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str,
-                           ensure_ascii=False)
     digest = hashlib.sha256()
-    for part in (method.upper(), path, canonical):
-        digest.update(part.encode())
+    for part in (method.upper().encode(), path.encode(), canonical_json(body)):
+        digest.update(part)
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def generation_body(model_id: uuid.UUID, prompt: str,
+                    settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The canonical body of a video generation request, as request_hash sees it.
+
+    `{"model_id": <lower-case UUID>, "prompt": <prompt>, "settings": <object>}`;
+    validated to be JSON (ValidationError otherwise).
+    """
+    body = {"model_id": str(model_id).lower(), "prompt": prompt,
+            "settings": dict(settings or {})}
+    canonical_json(body["prompt"], "prompt")
+    canonical_json(body["settings"], "settings")
+    return body
 
 
 def idempotency_key(key: uuid.UUID | str | None) -> uuid.UUID:
@@ -93,6 +139,39 @@ def as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
     except ValueError:
         raise ValidationError(f"{field} must be a UUID", code="invalid_request",
                               details={"field": field}) from None
+
+
+# --- retries -----------------------------------------------------------------------------
+MAX_RETRIES = 2
+RETRY_INITIAL_SECONDS = 0.5
+RETRY_MAX_SECONDS = 5.0
+# ServerErrors that a retry cannot fix: the schema, the answer's shape or the URL is wrong.
+_PERMANENT_SERVER_CODES = {"schema_out_of_date", "invalid_response", "unexpected_redirect"}
+
+
+def should_retry(error: RendioError, retries_done: int, max_retries: int = MAX_RETRIES) -> bool:
+    """Whether an idempotent call that failed with `error` should be sent again.
+
+    Only transient failures: connection errors and timeouts, 5xx answers, and an
+    idempotency key whose first request is still running (409); at most
+    `max_retries` retries.
+    """
+    if retries_done >= max_retries:
+        return False
+    if isinstance(error, RendioConnectionError | IdempotencyConflict):
+        return True
+    return (isinstance(error, ServerError) and error.http_status >= 500
+            and error.code not in _PERMANENT_SERVER_CODES)
+
+
+def backoff_seconds(retry: int) -> float:
+    """Capped exponential backoff before retry number `retry` (1, 2, ...), no jitter."""
+    return float(min(RETRY_MAX_SECONDS, RETRY_INITIAL_SECONDS * 2 ** max(retry - 1, 0)))
+
+
+def add_jitter(seconds: float) -> float:
+    """A random delay in [seconds / 2, seconds], so retrying clients spread out."""
+    return seconds * (0.5 + random.random() / 2)
 
 
 # --- pagination --------------------------------------------------------------------------
@@ -167,13 +246,24 @@ def interval(value: timedelta | float | int, field: str) -> str:
 
 # --- storage paths -----------------------------------------------------------------------
 def object_key(bucket: str, stored_path: str) -> str:
-    """The key inside `bucket` of a path stored in a job row.
+    """The key inside `bucket` of a path stored in a job row or given by a caller.
 
     Rows may hold `{user_id}/{job_id}.mp4` or `videos/{user_id}/{job_id}.mp4`.
+    ValidationError for a key storage3 would refuse: `.`/`..` segments (also
+    percent-encoded) or invalid percent-encoding.
     """
     path = stored_path.lstrip("/")
     prefix = f"{bucket}/"
-    return path[len(prefix):] if path.startswith(prefix) else path
+    key = path[len(prefix):] if path.startswith(prefix) else path
+    try:
+        parts = urllib.parse.unquote(key, errors="strict").split("/")
+    except UnicodeDecodeError:
+        raise ValidationError("the object path has invalid percent-encoding",
+                              details={"field": "path"}) from None
+    if not key or "." in parts or ".." in parts:
+        raise ValidationError("the object path must be a plain key without . or .. segments",
+                              details={"field": "path"})
+    return key
 
 
 def video_path(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
@@ -313,6 +403,38 @@ def rows(data: Any) -> list[dict[str, Any]]:
         return [data]
     raise ServerError("unexpected answer from PostgREST: rows expected",
                       code="invalid_response")
+
+
+def count(data: Any, what: str) -> int:
+    """An integer a SQL function answered (e.g. how many rows it changed)."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        return data
+    raise ServerError(f"unexpected answer from {what}: an integer expected",
+                      code="invalid_response")
+
+
+def job_created(data: Any, key: uuid.UUID) -> JobCreated:
+    """create_video_job's answer (`{response: {...}, replayed, status_code}`) as JobCreated."""
+    response = data.get("response") if isinstance(data, dict) else None
+    if not isinstance(response, dict):
+        raise ServerError("unexpected answer from create_video_job: no response object",
+                          code="invalid_response")
+    try:
+        return JobCreated.model_validate({
+            **response, "replayed": data.get("replayed", False),
+            "status_code": data.get("status_code", 202), "idempotency_key": key})
+    except PydanticValidationError as exc:
+        raise ServerError(f"unexpected answer from create_video_job: {exc.errors()[0]['msg']}",
+                          code="invalid_response") from exc
+
+
+def signed_url(answer: Any) -> str:
+    """The URL of storage3's create_signed_url answer."""
+    url = answer.get("signedURL") if isinstance(answer, dict) else None
+    if not isinstance(url, str) or not url:
+        raise ServerError("unexpected answer from Storage: no signed URL",
+                          code="invalid_response")
+    return url
 
 
 def token_subject(token: str) -> uuid.UUID | None:

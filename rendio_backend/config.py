@@ -11,6 +11,7 @@ given, so a hosted project is never called with the demo keys.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,12 +56,20 @@ _ENV_NAMES = {
     "RENDIO_HTTP_TIMEOUT": "timeout",
     "RENDIO_CONNECT_TIMEOUT": "connect_timeout",
 }
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in _LOOPBACK or host.startswith("127.")
+    """True for `localhost` and loopback IP literals (127.0.0.0/8, ::1), nothing else.
+
+    A name such as `127.example.com` is not local: it resolves wherever DNS says.
+    """
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class RendioConfig(BaseModel):

@@ -6,8 +6,9 @@ Supabase clients (postgrest `APIError`, supabase_auth `AuthApiError` /
 they enter (`raise ... from exc`, so the original stays on `__cause__`)::
 
     RendioError                   code, http_status, details
-    ├── ConfigurationError        missing or invalid settings (nothing was sent)
-    ├── RendioConnectionError     network down, timeout, stack stopped (retryable)
+    ├── ConfigurationError        missing or invalid settings, or a closed client
+    │                             (nothing was sent)
+    ├── RendioConnectionError     network down, timeout, stack stopped (transient)
     ├── AuthError                 401: sign-in failed, no/expired session, bad API key
     ├── PermissionDenied          403: RLS or a missing privilege said no
     ├── NotFound                  404: no such row/object, or not yours
@@ -89,7 +90,13 @@ class ConfigurationError(RendioError):
 
 
 class RendioConnectionError(RendioError):
-    """Supabase could not be reached (refused, reset, DNS, timeout). Safe to retry."""
+    """Supabase could not be reached (refused, reset, DNS, timeout); transient.
+
+    The request may still have been applied (a timeout can hit after the server
+    committed), so retrying is safe only for reads and idempotent calls: retry
+    `create_job` with the same `idempotency_key` (its errors carry the key it used in
+    `details["idempotency_key"]`), never with a new one.
+    """
 
     default_code = "connection_failed"
     default_status = 503

@@ -209,12 +209,17 @@ class AuthSession(_Frozen):
 
 
 class JobCreated(_Frozen):
-    """create_video_job's answer; `replayed` is true for a stored idempotent response."""
+    """create_video_job's answer; `replayed` is true for a stored idempotent response.
+
+    `idempotency_key` is the key the job was created under (the caller's, or the one
+    create_job generated): keep it to retry the same request safely.
+    """
 
     job_id: UUID
     status: JobStatus
     credits_used: int
     credits_remaining: int
+    idempotency_key: UUID
     replayed: bool = False
     status_code: int = 202
 

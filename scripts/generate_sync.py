@@ -3,8 +3,8 @@
     python scripts/generate_sync.py            # rewrite rendio_backend/_sync/
     python scripts/generate_sync.py --check    # exit 1 if rendio_backend/_sync/ is stale
 
-tests/test_library_unasync.py runs the same generation into a temporary directory and
-compares, so a forgotten regeneration fails CI.
+tests/test_library_core.py (test_sync_code_is_generated_from_async) runs the same
+generation into a temporary directory and compares, so a forgotten regeneration fails CI.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rendio_backend"
 REPLACEMENTS = {
     "AsyncClient": "Client",  # httpx
     "aclose": "close",
+    "asyncio": "time",  # `await asyncio.sleep(s)` -> `time.sleep(s)`
     "AsyncRendioClient": "RendioClient",
     "AsyncRendioAdmin": "RendioAdmin",
 }

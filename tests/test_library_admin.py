@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from rendio_backend import (
@@ -23,6 +25,7 @@ from rendio_backend import (
     RendioAdmin,
     RendioClient,
     RendioConfig,
+    RendioConnectionError,
     TransactionAlreadyUsed,
     ValidationError,
     request_hash,
@@ -228,7 +231,8 @@ def test_fail_refunds_exactly_once(config: RendioConfig, admin: RendioAdmin) -> 
 
 
 def test_create_job_idempotency_and_errors(config: RendioConfig, admin: RendioAdmin,
-                                           sql: SqlRunner) -> None:
+                                           sql: SqlRunner,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     user_id = _funded_user(config, admin, credits=5)
     key = uuid.uuid4()
     first = admin.create_job(user_id, VEO, "a boat", idempotency_key=key)
@@ -254,9 +258,13 @@ def test_create_job_idempotency_and_errors(config: RendioConfig, admin: RendioAd
                                {"model_id": str(VEO_FAST), "prompt": "a train", "settings": {}})
     sql("insert into public.idempotency_log (user_id, idempotency_key, request_hash, "
         "operation_type) values (%s, %s, %s, 'video_generation')", user_id, busy, fingerprint)
+    delays: list[float] = []
+    monkeypatch.setattr(admin, "_jitter", _recorder(delays))
     with pytest.raises(IdempotencyConflict) as conflict:
         admin.create_job(user_id, VEO_FAST, "a train", idempotency_key=busy)
     assert conflict.value.http_status == 409
+    assert delays == [0.5, 1.0]  # retried twice (capped backoff), then gave up
+    assert conflict.value.details["idempotency_key"] == str(busy)
 
 
 def test_maintenance_and_ledger(config: RendioConfig, admin: RendioAdmin,
@@ -296,3 +304,118 @@ def test_maintenance_and_ledger(config: RendioConfig, admin: RendioAdmin,
             "where id = %s", user_id)
         sql("alter table public.users enable trigger users_set_updated_at")
     assert admin.verify_ledger() == []
+
+
+class _LoseCreateAnswers(httpx.BaseTransport):
+    """Forwards to the real stack; create_video_job calls fail as `fail` decides.
+
+    `fail(attempt)` returns "lose" (the request reaches the database, then the answer
+    is lost in a read timeout), "refuse" (a connection error before anything is sent)
+    or None (pass through).
+    """
+
+    def __init__(self, fail: Callable[[int], str | None]) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.fail = fail
+        self.bodies: list[dict[str, object]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/rpc/create_video_job"):
+            return self.inner.handle_request(request)
+        self.bodies.append(json.loads(request.read()))
+        action = self.fail(len(self.bodies))
+        if action == "refuse":
+            raise httpx.ConnectError("connection refused", request=request)
+        response = self.inner.handle_request(request)
+        if action == "lose":
+            response.read()
+            response.close()
+            raise httpx.ReadTimeout("timed out", request=request)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _recorder(delays: list[float]) -> Callable[[float], float]:
+    """A stand-in for `_jitter` that records the backoff and does not wait."""
+    def jitter(seconds: float) -> float:
+        delays.append(seconds)
+        return 0.0
+    return jitter
+
+
+def _job_count(sql: SqlRunner, user_id: uuid.UUID) -> int:
+    return int(sql("select count(*) from public.video_jobs where user_id = %s", user_id)[0][0])
+
+
+def test_create_job_without_a_key_retries_a_lost_answer_and_charges_once(
+        config: RendioConfig, admin: RendioAdmin, sql: SqlRunner,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    user_id = _funded_user(config, admin, credits=10)
+    transport = _LoseCreateAnswers(lambda attempt: "lose" if attempt == 1 else None)
+    with httpx.Client(transport=transport, timeout=10) as http, \
+            RendioAdmin(config, http_client=http) as flaky:
+        monkeypatch.setattr(flaky, "_jitter", lambda seconds: 0.0)
+        created = flaky.create_job(user_id, VEO, "a lighthouse", {"duration": "8s"})
+    keys = [body["p_idempotency_key"] for body in transport.bodies]
+    assert len(keys) == 2 and keys[0] == keys[1] == str(created.idempotency_key)
+    assert transport.bodies[0] == transport.bodies[1]  # the same request, resent
+    assert created.replayed  # the first attempt had created it
+    assert admin.get_user(user_id).credits_remaining == 10 - 4  # charged once
+    assert _job_count(sql, user_id) == 1
+    assert admin.get_job(created.job_id).prompt == "a lighthouse"
+
+
+def test_create_job_that_keeps_failing_reports_its_key(
+        config: RendioConfig, admin: RendioAdmin, sql: SqlRunner,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    user_id = _funded_user(config, admin, credits=10)
+    transport = _LoseCreateAnswers(lambda attempt: "lose" if attempt == 1 else "refuse")
+    delays: list[float] = []
+    with httpx.Client(transport=transport, timeout=10) as http, \
+            RendioAdmin(config, http_client=http) as flaky:
+        monkeypatch.setattr(flaky, "_jitter", _recorder(delays))
+        with pytest.raises(RendioConnectionError) as caught:
+            flaky.create_job(user_id, VEO, "a windmill")
+    assert len(transport.bodies) == 3 and delays == [0.5, 1.0]
+    key = caught.value.details["idempotency_key"]
+    assert {body["p_idempotency_key"] for body in transport.bodies} == {key}
+    # The first attempt went through; retrying later with the reported key replays it.
+    retried = admin.create_job(user_id, VEO, "a windmill", idempotency_key=key)
+    assert retried.replayed and str(retried.idempotency_key) == key
+    assert admin.get_user(user_id).credits_remaining == 6 and _job_count(sql, user_id) == 1
+
+
+def test_create_job_rejects_what_is_not_json(config: RendioConfig, admin: RendioAdmin,
+                                             sql: SqlRunner) -> None:
+    user_id = _funded_user(config, admin, credits=10)
+    for prompt, settings in (("a \ud800 cat", None), ("a cat", {"fps": math.nan}),
+                             ("a cat", {"when": uuid.uuid4()}), ("a cat", {"x": math.inf})):
+        with pytest.raises(ValidationError) as caught:
+            admin.create_job(user_id, VEO, prompt, settings)
+        assert caught.value.details["field"] in ("prompt", "settings")
+    with pytest.raises(ValidationError):  # a lone surrogate in any other call, too
+        admin.get_user_by_device_id("device-\udfff")
+    with pytest.raises(ValidationError):
+        admin.grant_initial_credits(user_id, "device-\udfff")
+    assert _job_count(sql, user_id) == 0
+    assert admin.get_user(user_id).credits_remaining == 10
+
+
+def test_storage_paths_with_dot_segments_are_refused(admin: RendioAdmin) -> None:
+    for path in ("../secrets.mp4", "a/%2e%2e/b.mp4", "a/%ff.mp4"):
+        with pytest.raises(ValidationError):
+            admin.signed_url("videos", path)
+
+
+def test_closed_admin_refuses_calls(config: RendioConfig) -> None:
+    from rendio_backend import ConfigurationError
+
+    closed = RendioAdmin(config)
+    closed.close()
+    for call in (closed.verify_ledger, closed.provision_storage, closed.list_models,
+                 lambda: closed.create_job(uuid.uuid4(), VEO, "x")):
+        with pytest.raises(ConfigurationError) as caught:
+            call()
+        assert caught.value.code == "client_closed"

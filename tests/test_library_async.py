@@ -82,3 +82,39 @@ def test_async_stack_down_is_a_connection_error() -> None:
                 await client.list_models()
 
     asyncio.run(flow())
+
+
+def test_one_shared_client_serves_concurrent_users(stack: RunningStack) -> None:
+    # An HTTP API keeps one client and binds each request's token: handlers running at
+    # the same time must each see only their own user's rows.
+    async def flow() -> None:
+        config = _config(stack)
+        async with AsyncRendioAdmin(config) as admin, AsyncRendioClient(config) as shared:
+            await admin.seed_models()
+            users: dict[uuid.UUID, tuple[str, set[uuid.UUID]]] = {}
+            for jobs in (1, 3):
+                async with AsyncRendioClient(config) as app:
+                    session = await app.sign_in_anonymously()
+                await admin.add_credits(session.user_id, 10)
+                created = {(await admin.create_job(session.user_id, VEO_FAST, f"job {n}")).job_id
+                           for n in range(jobs)}
+                users[session.user_id] = (session.access_token, created)
+
+            async def handler(user_id: uuid.UUID) -> None:
+                token, jobs = users[user_id]
+                client = shared.with_access_token(token)
+                for _ in range(3):
+                    await asyncio.sleep(0)  # let the other handlers bind their tokens
+                    assert client.user_id == user_id
+                    assert (await client.get_profile()).id == user_id
+                    page = await client.list_jobs()
+                    assert {job.job_id for job in page.items} == jobs
+                    balance = await client.get_balance()
+                    assert balance.credits_remaining == 10 - 2 * len(jobs)
+                await client.aclose()
+
+            await asyncio.gather(*(handler(user_id) for user_id in users for _ in range(2)))
+            assert not shared.is_signed_in and await shared.session() is None
+            assert await shared.list_models()  # the shared pool is still open
+
+    asyncio.run(flow())

@@ -14,6 +14,7 @@ import pytest
 from rendio_backend import (
     AuthError,
     Balance,
+    ConfigurationError,
     CreditReason,
     JobStatus,
     NotFound,
@@ -27,7 +28,7 @@ from rendio_backend import (
 )
 from rendio_backend.local.fake_apple import FakeAppleIssuer
 
-from .conftest import RunningStack
+from .conftest import RunningStack, SqlRunner
 
 VEO = uuid.UUID("8b87c271-f01c-550b-9e12-36cf851aae46")
 VEO_FAST = uuid.UUID("ca57e12e-93af-5489-bd20-93d510bf15e9")
@@ -216,7 +217,6 @@ def test_users_cannot_reach_each_other(alice: Player, bob: Player, config: Rendi
     assert alice.client.get_job(alice.job_ids[0]).deleted_at is None
     # Bob acting with a token claiming Alice's id but his signature cannot exist; a
     # token without a valid signature is refused.
-    forged = RendioClient(config)
     header, _, signature = bob.client.session().access_token.split(".")  # type: ignore[union-attr]
     import base64
     import json
@@ -224,22 +224,25 @@ def test_users_cannot_reach_each_other(alice: Player, bob: Player, config: Rendi
     claims = {"sub": str(alice.user_id), "role": "authenticated", "aud": "authenticated",
               "exp": int(time.time()) + 60}
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    forged.use_access_token(f"{header}.{body}.{signature}")
-    with pytest.raises(AuthError):
-        forged.get_balance()
-    forged.close()
+    with RendioClient(config) as parent:
+        forged = parent.with_access_token(f"{header}.{body}.{signature}")
+        with pytest.raises(AuthError):
+            forged.get_balance()
 
 
-def test_use_access_token_acts_as_that_user(alice: Player, config: RendioConfig) -> None:
+def test_with_access_token_acts_as_that_user(alice: Player, config: RendioConfig) -> None:
     session = alice.client.session()
     assert session is not None
     with RendioClient(config) as api_side:
-        api_side.use_access_token(session.access_token)
-        assert api_side.user_id == alice.user_id
-        assert api_side.get_balance().credits_total == 10
-        assert api_side.session() is None
-    with pytest.raises(AuthError):
-        RendioClient(config).use_access_token("not-a-jwt")
+        bound = api_side.with_access_token(session.access_token)
+        assert bound.user_id == alice.user_id
+        assert bound.get_balance().credits_total == 10
+        assert bound.session() is None
+        assert not api_side.is_signed_in  # the parent is unchanged
+        bound.close()  # the shared pool stays open for the parent
+        assert api_side.list_models()
+        with pytest.raises(AuthError):
+            api_side.with_access_token("not-a-jwt")
 
 
 def test_set_session_resumes_and_sign_out(config: RendioConfig, admin: RendioAdmin) -> None:
@@ -282,6 +285,7 @@ def test_apple_sign_in_and_linking_keep_the_guest(stack: RunningStack, config: R
         with pytest.raises(AuthError) as caught:
             other.link_apple(issuer.mint_id_token(sub=apple_sub, nonce="n3"), nonce="n3")
         assert caught.value.code == "identity_already_exists"
+        assert caught.value.http_status == 422  # GoTrue's status, not always 401
         # A wrong nonce is an authentication failure, not a crash.
         with pytest.raises(AuthError):
             other.sign_in_with_apple(issuer.mint_id_token(sub=apple_sub, nonce="a"), nonce="b")
@@ -290,8 +294,8 @@ def test_apple_sign_in_and_linking_keep_the_guest(stack: RunningStack, config: R
 def test_user_client_cannot_call_admin_functions(alice: Player, config: RendioConfig) -> None:
     # The service-role functions are not executable with a user's token.
     token = alice.client.session().access_token  # type: ignore[union-attr]
-    with RendioClient(config) as client:
-        client.use_access_token(token)
+    with RendioClient(config) as parent:
+        client = parent.with_access_token(token)
         with pytest.raises(PermissionDenied):
             client._rpc(token, "add_credits", {"p_user_id": str(alice.user_id),
                                                "p_amount": 1000,
@@ -351,3 +355,77 @@ def test_readme_snippet_runs(stack: RunningStack, tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "Veo 3.1" in result.stdout and "balance: 0" in result.stdout
+
+
+def test_credit_history_pages_cover_every_row(config: RendioConfig, admin: RendioAdmin,
+                                              sql: SqlRunner) -> None:
+    # 105 ledger rows: more than the SQL function answers in one call.
+    with RendioClient(config) as client:
+        user_id = client.sign_in_anonymously().user_id
+        sql("select public.add_credits(%s, 1, 'admin_adjustment', null) "
+            "from generate_series(1, 105)", user_id)
+        for limit in (100, 99, 35, 1):
+            seen: list[int] = []
+            cursor = None
+            pages = 0
+            while True:
+                page = client.credit_history(limit=limit, cursor=cursor)
+                pages += 1
+                assert len(page.items) <= limit
+                seen.extend(row.version for row in page.items)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert seen == list(range(105, 0, -1)), limit  # no gap, no duplicate
+            assert pages == -(-105 // limit)  # and no empty trailing page
+        first = client.credit_history(limit=100)
+        assert len(first.items) == 100 and first.next_cursor is not None
+        assert admin.credit_history(user_id, limit=100).next_cursor is not None
+
+
+def test_sign_out_revokes_the_session_and_bound_clients_have_none(
+        stack: RunningStack, config: RendioConfig, sql: SqlRunner) -> None:
+    def sessions(user_id: uuid.UUID) -> int:
+        return int(sql("select count(*) from auth.sessions where user_id = %s", user_id)[0][0])
+
+    with RendioClient(config) as client:
+        assert client.session() is None
+        with pytest.raises(AuthError):
+            client._current_session()
+        user_id = client.sign_in_anonymously().user_id
+        assert sessions(user_id) == 1
+        other = client.with_access_token(stack.user_jwt(str(uuid.uuid4())))
+        assert other.session() is None and other.is_signed_in
+        with pytest.raises(AuthError):
+            other._current_session()
+        other.sign_out()  # forgets its token; touches neither the parent nor the server
+        assert not other.is_signed_in
+        assert client.is_signed_in and client.user_id == user_id and sessions(user_id) == 1
+        client.sign_out()
+        assert sessions(user_id) == 0  # revoked on the server
+        assert client.session() is None and not client.is_signed_in
+        with pytest.raises(AuthError):
+            client._current_session()
+
+
+def test_closed_client_and_its_bound_clients_refuse_calls(alice: Player,
+                                                          config: RendioConfig) -> None:
+    token = alice.client.session().access_token  # type: ignore[union-attr]
+    parent = RendioClient(config)
+    bound = parent.with_access_token(token)
+    parent.close()
+    calls = (parent.list_models, parent.sign_in_anonymously, parent.sign_out,
+             bound.get_balance, bound.list_jobs, lambda: parent.with_access_token(token),
+             lambda: bound.download_upload(f"{alice.user_id}/x.png"))
+    for call in calls:
+        with pytest.raises(ConfigurationError) as caught:
+            call()
+        assert caught.value.code == "client_closed"
+
+
+def test_bad_input_is_a_validation_error(alice: Player) -> None:
+    with pytest.raises(ValidationError):
+        alice.client.update_profile(language="tr\ud800")
+    for path in (f"{alice.user_id}/../x.png", f"{alice.user_id}/%ff.png"):
+        with pytest.raises(ValidationError):
+            alice.client.download_upload(path)

@@ -150,3 +150,123 @@ def test_bucket_and_catalog_diffs() -> None:
     assert _shared.seed_item(veo, {**veo.row(), "name": "x"}).changed_fields == ["name"]
     assert {m.provider_model_id for m in catalog.models if not m.is_available} == {
         "fal-ai/sora-2/text-to-video", "fal-ai/sora-2/image-to-video"}
+
+
+def test_request_hash_hashes_exactly_the_json_and_rejects_the_rest() -> None:
+    import hashlib
+    import json
+
+    body = {"model_id": str(uuid.UUID(int=7)), "prompt": "çay ☕", "settings": {"b": 1, "a": 2.5}}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = hashlib.sha256(f"POST\n/p\n{canonical}\n".encode()).hexdigest()
+    assert request_hash("post", "/p", body) == expected  # the stored format is unchanged
+    assert _shared.canonical_json(body) == canonical.encode("utf-8")
+    # default=str used to hash a datetime and its ISO string alike; now neither collides.
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    for bad in ({"x": when}, {"x": float("nan")}, {"x": float("inf")}, {"x": "\ud800"},
+                {"x": {1, 2}}, {"x": b"bytes"}):
+        with pytest.raises(ValidationError):
+            request_hash("POST", "/p", bad)
+    body = _shared.generation_body(uuid.UUID("8B87C271-F01C-550B-9E12-36CF851AAE46"), "a", None)
+    assert body == {"model_id": "8b87c271-f01c-550b-9e12-36cf851aae46", "prompt": "a",
+                    "settings": {}}
+    for prompt, settings in (("\udfff", None), ("ok", {"fps": float("nan")}),
+                             ("ok", {"when": when})):
+        with pytest.raises(ValidationError) as caught:
+            _shared.generation_body(uuid.uuid4(), prompt, settings)
+        assert caught.value.details["field"] in ("prompt", "settings")
+
+
+def test_retry_policy() -> None:
+    from rendio_backend import (
+        IdempotencyConflict,
+        IdempotencyKeyReused,
+        InsufficientCredits,
+        RendioConnectionError,
+        ServerError,
+    )
+
+    retryable = [RendioConnectionError("down"), RendioConnectionError("slow", code="timeout"),
+                 IdempotencyConflict("busy"), ServerError("boom", http_status=503),
+                 ServerError("boom")]
+    for error in retryable:
+        assert _shared.should_retry(error, 0) and _shared.should_retry(error, 1)
+        assert not _shared.should_retry(error, 2)  # at most 2 retries
+        assert not _shared.should_retry(error, 0, max_retries=0)
+    permanent = [ValidationError("bad"), IdempotencyKeyReused("other"),
+                 InsufficientCredits(required=4, available=1),
+                 ServerError("old schema", code="schema_out_of_date"),
+                 ServerError("odd", code="invalid_response"),
+                 ServerError("redirect", code="unexpected_redirect", http_status=502)]
+    for error in permanent:
+        assert not _shared.should_retry(error, 0), error
+    assert [_shared.backoff_seconds(n) for n in (1, 2, 3, 4, 5, 10)] == [
+        0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    for _ in range(200):
+        assert 1.0 <= _shared.add_jitter(2.0) <= 2.0
+
+
+def test_storage_paths_storage3_would_refuse_are_validation_errors() -> None:
+    user = uuid.uuid4()
+    for bad in ("../etc/passwd", f"{user}/../x.mp4", f"{user}/./x.mp4", f"{user}/%2e%2e/x",
+                f"{user}/%ff.mp4", "", "videos/"):
+        with pytest.raises(ValidationError):
+            _shared.object_key("videos", bad)
+    assert _shared.object_key("videos", f"/{user}/a%20b.mp4") == f"{user}/a%20b.mp4"
+
+
+def test_response_shape_checks() -> None:
+    from rendio_backend import ServerError
+
+    key = uuid.uuid4()
+    good = {"response": {"job_id": str(uuid.uuid4()), "status": "pending", "credits_used": 2,
+                         "credits_remaining": 8}, "replayed": True, "status_code": 202}
+    created = _shared.job_created(good, key)
+    assert created.idempotency_key == key and created.replayed
+    answers: list[object] = [None, [], "text", {"response": None}, {"response": {"job_id": "x"}}]
+    for bad in answers:
+        with pytest.raises(ServerError) as caught:
+            _shared.job_created(bad, key)
+        assert caught.value.code == "invalid_response"
+    assert _shared.count(3, "f") == 3
+    for answer in (None, "3", True, 2.5, [1]):
+        with pytest.raises(ServerError):
+            _shared.count(answer, "f")
+    with pytest.raises(ServerError):
+        _shared.signed_url({"error": "x"})
+
+
+def test_only_loopback_hosts_are_local() -> None:
+    from rendio_backend.config import _is_loopback
+
+    for url in ("http://127.0.0.1:1", "http://127.1.2.3", "http://localhost:8000",
+                "http://LOCALHOST.", "http://[::1]:54321"):
+        assert _is_loopback(url), url
+    for url in ("http://127.example.com", "https://localhost.example.com",
+                "http://128.0.0.1", "https://abc.supabase.co", "http://[::2]", "not a url"):
+        assert not _is_loopback(url), url
+    with pytest.raises(ConfigurationError):  # no demo keys for a look-alike host
+        RendioConfig(supabase_url="http://127.example.com:54321")
+
+
+def test_errors_without_a_usable_body_map_by_status() -> None:
+    from postgrest.exceptions import APIError
+
+    from rendio_backend import (
+        AuthError,
+        NotFound,
+        PermissionDenied,
+        RateLimited,
+        ServerError,
+    )
+    from rendio_backend._errors_map import from_postgrest
+
+    for code, expected, status in (("429", RateLimited, 429), ("403", PermissionDenied, 403),
+                                   ("404", NotFound, 404), ("500", ServerError, 500),
+                                   ("502", ServerError, 502), ("418", ValidationError, 418),
+                                   ("401", AuthError, 401), ("302", ServerError, 502)):
+        mapped = from_postgrest(APIError({"code": code, "message": "Whatever",
+                                          "details": "<html>...</html>"}))
+        assert type(mapped) is expected and mapped.http_status == status, code
+    redirect = from_postgrest(APIError({"code": "302", "message": "Found"}))
+    assert redirect.code == "unexpected_redirect"

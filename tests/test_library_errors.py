@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -14,6 +19,7 @@ from supabase_auth.errors import AuthApiError, AuthRetryableError
 
 from rendio_backend import (
     AuthError,
+    ConfigurationError,
     Conflict,
     IdempotencyConflict,
     IdempotencyKeyReused,
@@ -89,8 +95,8 @@ def test_wrong_api_key_is_an_auth_error(stack: RunningStack) -> None:
 
 def test_expired_token_is_an_auth_error(stack: RunningStack) -> None:
     config = RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key)
-    with RendioClient(config) as client:
-        client.use_access_token(stack.user_jwt(str(uuid.uuid4()), expires_in=-120))
+    with RendioClient(config) as parent:
+        client = parent.with_access_token(stack.user_jwt(str(uuid.uuid4()), expires_in=-120))
         with pytest.raises(AuthError) as caught:
             client.get_balance()
         assert caught.value.http_status == 401
@@ -163,3 +169,146 @@ def test_errors_through_the_real_stack(stack: RunningStack) -> None:
         assert isinstance(storage_missing.value.__cause__, StorageApiError)
         with pytest.raises(ValidationError):
             admin.claim_jobs("", limit=1)
+
+
+@dataclass
+class FakeServer:
+    """A real HTTP server on 127.0.0.1 answering every request with one canned reply."""
+
+    url: str = ""
+    status: int = 500
+    body: bytes = b"<html><body><h1>Bad things</h1></body></html>"
+    content_type: str = "text/html"
+    headers: dict[str, str] = field(default_factory=dict)
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+
+@contextmanager
+def fake_server() -> Iterator[FakeServer]:
+    state = FakeServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length:
+                self.rfile.read(length)
+            state.seen.append((self.command, self.path, dict(self.headers)))
+            self.send_response(state.status)
+            self.send_header("content-type", state.content_type)
+            for name, value in state.headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(state.body)))
+            self.end_headers()
+            self.wfile.write(state.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(("status", "expected", "code"), [
+    (429, RateLimited, "rate_limited"), (403, PermissionDenied, "forbidden"),
+    (404, NotFound, "not_found"), (500, ServerError, "server_error"),
+    (502, ServerError, "service_unavailable"), (503, ServerError, "service_unavailable"),
+])
+def test_html_error_pages_map_by_status(status: int, expected: type[RendioError],
+                                        code: str) -> None:
+    # A proxy in front of Supabase answering HTML: only the status says what happened.
+    with fake_server() as server:
+        server.status = status
+        config = RendioConfig(supabase_url=server.url)
+        with RendioClient(config) as client:
+            with pytest.raises(RendioError) as rest:
+                client.list_models()
+            assert type(rest.value) is expected and rest.value.code == code
+            assert rest.value.http_status == status
+            with pytest.raises(RendioError) as auth:
+                client.sign_in_anonymously()
+            if status in (502, 503):  # supabase_auth's retryable statuses
+                assert type(auth.value) is ServerError and auth.value.http_status == status
+            else:
+                assert type(auth.value) is expected and auth.value.http_status == status
+        with RendioAdmin(config) as admin, pytest.raises(RendioError) as storage:
+            admin.signed_url("videos", "a/b.mp4")
+        assert isinstance(storage.value, expected if status < 500 else (ServerError,
+                                                                        StorageError))
+
+
+def test_gotrue_json_errors_keep_their_status() -> None:
+    with fake_server() as server:
+        server.status = 422
+        server.content_type = "application/json"
+        server.headers = {"X-Supabase-Api-Version": "2024-01-01"}
+        server.body = b'{"code": "identity_already_exists", "msg": "Identity is already linked"}'
+        with RendioClient(RendioConfig(supabase_url=server.url)) as client:
+            with pytest.raises(AuthError) as caught:
+                client.sign_in_anonymously()
+    assert caught.value.code == "identity_already_exists" and caught.value.http_status == 422
+
+
+def test_redirects_are_not_followed_so_the_api_key_stays_home() -> None:
+    with fake_server() as elsewhere, fake_server() as server:
+        elsewhere.status, elsewhere.body = 200, b"[]"
+        elsewhere.content_type = "application/json"
+        server.status = 302
+        server.headers = {"Location": f"{elsewhere.url}/rest/v1/models"}
+        config = RendioConfig(supabase_url=server.url)
+        with RendioClient(config) as client:
+            for call in (client.list_models, client.sign_in_anonymously):
+                with pytest.raises(ServerError) as caught:
+                    call()
+                assert caught.value.code == "unexpected_redirect"
+        with RendioAdmin(config) as admin:
+            for admin_call in (admin.verify_ledger,
+                               lambda: admin.signed_url("videos", "a/b.mp4")):
+                with pytest.raises(ServerError) as caught:
+                    admin_call()
+                assert caught.value.code == "unexpected_redirect"
+        assert len(server.seen) == 4
+        assert elsewhere.seen == []  # neither the apikey nor the bearer token left
+
+
+def test_unexpected_answers_are_server_errors() -> None:
+    with fake_server() as server:
+        server.status, server.content_type = 200, "application/json"
+        config = RendioConfig(supabase_url=server.url)
+        with RendioAdmin(config) as admin:
+            for body in (b"null", b'"three"', b"<html>ok</html>"):
+                server.body = body
+                with pytest.raises(ServerError) as caught:
+                    admin.purge_expired_idempotency_keys()
+                assert caught.value.code == "invalid_response"
+            server.seen.clear()
+            server.body = b'{"replayed": false}'
+            with pytest.raises(ServerError) as created:
+                admin.create_job(uuid.uuid4(), uuid.uuid4(), "a cat")
+            assert created.value.code == "invalid_response"
+            assert len(server.seen) == 1  # not retried: a retry cannot fix the shape
+            assert "idempotency_key" in created.value.details
+            server.body = b'{"job_id": "not-a-uuid"}'
+            with pytest.raises(ServerError):
+                admin.create_job(uuid.uuid4(), uuid.uuid4(), "a cat")
+
+
+def test_calls_after_close_are_configuration_errors() -> None:
+    with fake_server() as server:
+        config = RendioConfig(supabase_url=server.url)
+        client = RendioClient(config)
+        client.close()
+        for call in (client.list_models, client.sign_in_anonymously, client.session):
+            with pytest.raises(ConfigurationError):
+                call()
+        assert server.seen == []

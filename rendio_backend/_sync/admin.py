@@ -15,7 +15,7 @@ import httpx
 from .. import _shared
 from .._errors_map import translating
 from ..config import RendioConfig
-from ..errors import NotFound, ValidationError
+from ..errors import NotFound, RendioError, ValidationError
 from ..models import (
     BucketSpec,
     ChangeAction,
@@ -172,26 +172,49 @@ class RendioAdmin(SyncBase):
     ) -> JobCreated:
         """Charge the model's cost and create a pending job, idempotently (SPEC §3/§4).
 
-        The same key and request replays the stored answer (`replayed=True`, nothing
-        charged twice); IdempotencyKeyReused for another request under the same key,
-        IdempotencyConflict while the first is still running. A key is generated when
-        none is given.
+        The key (generated here when none is given) is fixed before the first attempt
+        and returned in `JobCreated.idempotency_key`. Connection errors, timeouts, 5xx
+        answers and IdempotencyConflict (the key's first attempt still running) are
+        retried up to 2 times with capped exponential backoff and jitter, always with
+        the same key, so a request that reached the database before its answer was
+        lost is replayed (`replayed=True`), never charged twice. When the call fails
+        anyway, the error's `details["idempotency_key"]` holds the key: retry later with
+        it, not with a new one. IdempotencyKeyReused for another request under a used
+        key; ValidationError when `prompt` or `settings` is not JSON.
+
+        The request fingerprint stored with the key is computed here, and only here:
+        `request_hash("POST", "/functions/v1/generate-video", body)` over the canonical
+        body `{"model_id": <lower-case UUID>, "prompt": <prompt>, "settings": <object>}`
+        (`{}` when no settings). An HTTP endpoint that accepts the same request must
+        hash the same canonical body with the exported `request_hash`, so a key used
+        through either path replays on the other.
         """
         key = _shared.idempotency_key(idempotency_key)
-        model = _shared.as_uuid(model_id, "model_id")
-        body = {"model_id": str(model), "prompt": prompt, "settings": settings or {}}
-        data = self._call("create_video_job", {
-            "p_user_id": str(_shared.as_uuid(user_id, "user_id")),
-            "p_model_id": str(model),
-            "p_prompt": prompt,
-            "p_settings": settings or {},
-            "p_idempotency_key": str(key),
-            "p_request_hash": _shared.request_hash("POST", _shared.GENERATE_PATH, body),
-        })
-        with translating():
-            return JobCreated.model_validate({
-                **data["response"], "replayed": data.get("replayed", False),
-                "status_code": data.get("status_code", 202)})
+        try:
+            model = _shared.as_uuid(model_id, "model_id")
+            body = _shared.generation_body(model, prompt, settings)
+            params = {
+                "p_user_id": str(_shared.as_uuid(user_id, "user_id")),
+                "p_model_id": body["model_id"],
+                "p_prompt": body["prompt"],
+                "p_settings": body["settings"],
+                "p_idempotency_key": str(key),
+                "p_request_hash": _shared.request_hash("POST", _shared.GENERATE_PATH, body),
+            }
+            retries = 0
+            while True:
+                try:
+                    data = self._call("create_video_job", params)
+                    break
+                except RendioError as exc:
+                    if not _shared.should_retry(exc, retries, self._max_retries):
+                        raise
+                retries += 1
+                self._pause_before_retry(retries)
+            return _shared.job_created(data, key)
+        except RendioError as exc:
+            exc.details.setdefault("idempotency_key", str(key))
+            raise
 
     def get_job(self, job_id: _Id) -> VideoJob:
         """Any job by id (soft-deleted ones too); NotFound if there is none."""
@@ -279,17 +302,18 @@ class RendioAdmin(SyncBase):
     # --- maintenance --------------------------------------------------------------------
     def purge_expired_idempotency_keys(self) -> int:
         """Delete idempotency keys older than 24 hours; returns how many."""
-        return int(self._call("purge_expired_idempotency_keys", {}))
+        return _shared.count(self._call("purge_expired_idempotency_keys", {}),
+                             "purge_expired_idempotency_keys")
 
     def fail_stuck_jobs(self, older_than: timedelta | float = timedelta(hours=2)) -> int:
         """Fail and refund jobs past their deadline or older than `older_than`."""
-        return int(self._call("fail_stuck_jobs", {
-            "p_older_than": _shared.interval(older_than, "older_than")}))
+        return _shared.count(self._call("fail_stuck_jobs", {
+            "p_older_than": _shared.interval(older_than, "older_than")}), "fail_stuck_jobs")
 
     def archive_old_jobs(self, older_than: timedelta | float = timedelta(days=90)) -> int:
         """Move finished jobs older than `older_than` to the archive; returns how many."""
-        return int(self._call("archive_old_jobs", {
-            "p_older_than": _shared.interval(older_than, "older_than")}))
+        return _shared.count(self._call("archive_old_jobs", {
+            "p_older_than": _shared.interval(older_than, "older_than")}), "archive_old_jobs")
 
     def verify_ledger(self) -> list[LedgerViolation]:
         """Every violated ledger invariant (SPEC §2); empty when the ledger is sound."""
@@ -343,7 +367,7 @@ class RendioAdmin(SyncBase):
         with translating():
             signed = (self._storage(self._key).from_(bucket)
                             .create_signed_url(_shared.object_key(bucket, path), expires_in))
-        return str(signed["signedURL"])
+        return _shared.signed_url(signed)
 
     def _upload(self, bucket: str, path: str, data: bytes,
                       content_type: str) -> UploadedObject:

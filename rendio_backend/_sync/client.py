@@ -44,8 +44,9 @@ def _auth_session(session: Session) -> AuthSession:
 class RendioClient(SyncBase):
     """Acts as one app user through their session: RLS decides what they see and change.
 
-    Sign in first (`sign_in_anonymously`, `sign_in_with_apple`, `set_session` or
-    `use_access_token`); only `list_models` / `featured_models` work signed out.
+    Sign in first (`sign_in_anonymously`, `sign_in_with_apple` or `set_session`);
+    only `list_models` / `featured_models` work signed out. A server handling many
+    users keeps one signed-out client and calls `with_access_token(token)` per request.
     Use it as a context manager (or close it when done) to release its connections.
     """
 
@@ -85,13 +86,13 @@ class RendioClient(SyncBase):
     def sign_in_anonymously(self) -> AuthSession:
         """Create a guest user and sign in as it (Supabase anonymous sign-in)."""
         with translating():
-            response = self._auth.sign_in_anonymously()
+            response = self._gotrue().sign_in_anonymously()
         return self._signed_in(response.session)
 
     def sign_in_with_apple(self, id_token: str, nonce: str | None = None) -> AuthSession:
         """Sign in with an Apple id_token; `nonce` is the raw nonce the app generated."""
         with translating():
-            response = self._auth.sign_in_with_id_token(
+            response = self._gotrue().sign_in_with_id_token(
                 {"provider": "apple", "token": id_token, "nonce": nonce}  # type: ignore[typeddict-item]
             )
         return self._signed_in(response.session)
@@ -109,44 +110,61 @@ class RendioClient(SyncBase):
         # linkIdentity({provider, token})): POST /token?grant_type=id_token with the
         # guest's Bearer token, as GoTrue documents it.
         with translating():
-            raw = self._auth._request("POST", "token", jwt=session.access_token, body=body,
-                                            query=QueryParams(grant_type="id_token"))
+            raw = self._gotrue()._request("POST", "token", jwt=session.access_token,
+                                                body=body,
+                                                query=QueryParams(grant_type="id_token"))
             linked = parse_auth_response(raw).session
             if linked is None:
                 raise AuthError("linking answered no session", code="no_session")
-            response = self._auth.set_session(linked.access_token, linked.refresh_token)
+            response = self._gotrue().set_session(linked.access_token, linked.refresh_token)
         return self._signed_in(response.session)
 
     def set_session(self, access_token: str, refresh_token: str) -> AuthSession:
         """Resume a session saved earlier (refreshed if the access token has expired)."""
         with translating():
-            response = self._auth.set_session(access_token, refresh_token)
+            response = self._gotrue().set_session(access_token, refresh_token)
         return self._signed_in(response.session)
 
-    def use_access_token(self, access_token: str) -> None:
-        """Act with a bare access token (e.g. one an HTTP request carried); no refresh.
+    def with_access_token(self, access_token: str) -> RendioClient:
+        """A new client acting as the token's user (e.g. one an HTTP request carried).
 
-        The token is not verified here; PostgREST and Storage verify it on every call.
+        It shares this client's configuration and connection pool and changes nothing
+        here, so one client can serve many users at once. It has no Auth session: it
+        never refreshes the token, `session()` is None and `sign_out()` only forgets the
+        token. Closing it keeps the pool open; closing this client closes both. The
+        token is not verified here; PostgREST and Storage verify it on every call.
         """
+        self._check_open()
         subject = _shared.token_subject(access_token)
         if subject is None:
             raise AuthError("the access token has no user (sub) claim", code="invalid_jwt")
-        self._fixed_token = access_token
-        self._user_id = subject
+        bound = RendioClient(self._config, http_client=self._http)
+        bound._fixed_token = access_token
+        bound._user_id = subject
+        return bound
 
     def session(self) -> AuthSession | None:
-        """The current session (refreshed when about to expire), or None."""
-        if self._fixed_token is not None:
+        """The current session (refreshed when about to expire), or None when signed out.
+
+        Always None for a client made by `with_access_token` (it has no session).
+        """
+        self._check_open()
+        if self._fixed_token is not None or self._user_id is None:
             return None
         with translating():
-            current = self._auth.get_session()
+            current = self._gotrue().get_session()
         return _auth_session(current) if current is not None else None
 
     def sign_out(self) -> None:
-        """End the session on the server and forget it here."""
-        if self._fixed_token is None and self._user_id is not None:
+        """Revoke the Auth session on the server (if there is one) and forget it here.
+
+        A client made by `with_access_token` has no session: it just forgets the token.
+        """
+        self._check_open()
+        if self._fixed_token is None:
+            # supabase_auth signs out only when it holds a session, then drops it.
             with translating():
-                self._auth.sign_out()
+                self._gotrue().sign_out()
         self._fixed_token = None
         self._user_id = None
 
@@ -158,9 +176,15 @@ class RendioClient(SyncBase):
         self._user_id = result.user_id
         return result
 
+    def _gotrue(self) -> SyncGoTrueClient:
+        self._check_open()
+        return self._auth
+
     def _current_session(self) -> Session:
+        if self._fixed_token is not None or self._user_id is None:
+            raise AuthError("not signed in with a session", code="session_missing")
         with translating():
-            current = self._auth.get_session()
+            current = self._gotrue().get_session()
         if current is None:
             raise AuthError("not signed in", code="session_missing")
         return current
@@ -247,18 +271,29 @@ class RendioClient(SyncBase):
         limit: int = 20,
         cursor: str | None = None,
     ) -> Page[CreditTransaction]:
-        """The signed-in user's ledger rows, newest first (keyset pagination)."""
+        """The signed-in user's ledger rows, newest first (keyset pagination).
+
+        `next_cursor` is None only when no older row exists.
+        """
         size = _shared.page_limit(limit, _shared.MAX_HISTORY_PAGE)
         before = _shared.cursor_version(cursor) if cursor else None
         _, token = self._user_token()
-        data = self._rpc(token, "get_my_credit_history",
-                               {"p_limit": size + 1, "p_before_version": before})
-        with translating():
-            items = [CreditTransaction.model_validate(row) for row in _shared.rows(data)]
+        items = self._history(token, size + 1, before)
         more = len(items) > size
         items = items[:size]
+        if len(items) == size and not more:
+            # The SQL function may answer fewer rows than asked (it caps its page), so
+            # `size` rows for `size + 1` asked does not prove the end: look one further.
+            more = bool(self._history(token, 1, items[-1].version))
         next_cursor = _shared.version_cursor(items[-1].version) if more else None
         return Page[CreditTransaction](items=items, next_cursor=next_cursor)
+
+    def _history(self, token: str, limit: int,
+                       before: int | None) -> list[CreditTransaction]:
+        data = self._rpc(token, "get_my_credit_history",
+                               {"p_limit": limit, "p_before_version": before})
+        with translating():
+            return [CreditTransaction.model_validate(row) for row in _shared.rows(data)]
 
     # --- jobs ---------------------------------------------------------------------------
     def list_jobs(self, *, limit: int = 20, cursor: str | None = None) -> Page[VideoJob]:
@@ -366,7 +401,7 @@ class RendioClient(SyncBase):
         path, token = self._object_path(job_id, bucket)
         with translating():
             signed = self._storage(token).from_(bucket).create_signed_url(path, expires_in)
-        return str(signed["signedURL"])
+        return _shared.signed_url(signed)
 
     def _download(self, job_id: uuid.UUID | str, bucket: str) -> bytes:
         path, token = self._object_path(job_id, bucket)
