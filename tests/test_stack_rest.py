@@ -134,3 +134,9 @@ def test_proxy_preserves_status_headers_and_large_bodies(
 
 def test_unknown_route_is_404(stack: RunningStack) -> None:
     assert httpx.get(f"{stack.config.api_url}/nope").status_code == 404
+
+
+def test_an_encoded_slash_does_not_reach_postgrest(stack: RunningStack) -> None:
+    response = httpx.get(f"{stack.config.api_url}/rest%2Fv1/stack_notes",
+                         headers={"apikey": stack.config.service_role_key})
+    assert response.status_code == 404

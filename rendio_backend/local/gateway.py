@@ -1,7 +1,7 @@
 """The API gateway on one port, routing like Supabase's Kong.
 
-- `/rest/v1/*`   → PostgREST over its unix socket (pooled keep-alive, streamed bodies,
-                   headers and status codes passed through unchanged)
+- `/rest/v1/*`   → PostgREST over its unix socket (pooled keep-alive; responses over
+                   256 KiB streamed; headers and status codes passed through unchanged)
 - `/auth/v1/*`   → the local Auth service
 - `/storage/v1/*`→ the local Storage service
 - `/functions/v1/*` → `rendio_backend.api`
@@ -131,6 +131,9 @@ class Gateway:
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.session is not None, "gateway used before its lifespan startup"
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if not raw_path.startswith(b"/rest/v1"):  # e.g. /rest%2Fv1/...: not a REST path
+            await _json(send, 404, {"message": "no Route matched with those values"})
+            return
         target = raw_path[len(b"/rest/v1"):] or b"/"
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
@@ -140,6 +143,9 @@ class Gateway:
             for k, v in scope["headers"] if k not in _HOP_BY_HOP
         ]
         body = await _read_body(receive)
+        if body is None:  # the client went away mid-request: forward nothing
+            return
+        started = False
         try:
             async with self.session.request(
                 scope["method"], url, headers=headers, data=body or None,
@@ -158,11 +164,16 @@ class Gateway:
                     return
                 await send({"type": "http.response.start", "status": upstream.status,
                             "headers": response_headers})
+                started = True
                 async for chunk in upstream.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk,
                                 "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
         except (aiohttp.ClientError, OSError):
+            if started:
+                # Too late for an error response: let the server drop the connection so
+                # the client sees a truncated body, never a short one that looks whole.
+                raise
             # Kong's answer when the upstream is down.
             await _json(send, 502, {"message": "An invalid response was received from the "
                                                "upstream server"})
@@ -202,13 +213,14 @@ class Gateway:
             await self.session.close()
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body (PostgREST requests are small JSON); None on disconnect."""
     chunks: list[bytes] = []
     more = True
     while more:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     return b"".join(chunks)

@@ -181,8 +181,9 @@ class Stack:
     def _prepare_dirs(self) -> None:
         for path in (self.config.state_dir, self.config.run_dir, self.config.log_dir):
             path.mkdir(parents=True, exist_ok=True)
-        # The PostgreSQL service user must be able to reach its data directory.
-        self.config.state_dir.chmod(0o755)
+        # The PostgreSQL service user must be able to reach its data directory; nobody
+        # else needs to list what is inside (stored objects, keys, logs).
+        self.config.state_dir.chmod(0o711)
 
     def _start_postgrest(self, say: Callable[[str], None]) -> bool:
         if self.postgrest.pid() is not None:
@@ -235,6 +236,3 @@ def reset_database(config: StackConfig) -> None:
     shutil.rmtree(config.storage_dir, ignore_errors=True)
     bootstrap(config.superuser_db_url)
 
-
-def wait_for_port(host: str, port: int, timeout: float) -> bool:
-    return wait_until(lambda: port_in_use(host, port), timeout)

@@ -153,6 +153,8 @@ class AuthService:
             self.config.role_db_url("supabase_auth_admin"), min_size=1, max_size=8,
             open=False, name="rendio-auth", connection_class=AsyncConnection[DictRow],
             kwargs={"autocommit": True, "row_factory": dict_row},
+            # A connection dropped by a database reset or restart is replaced, not used.
+            check=AsyncConnectionPool.check_connection,
         )
         await pool.open(wait=True, timeout=30)
         self._pool = pool
