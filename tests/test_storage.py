@@ -7,6 +7,9 @@ superuser, and users A and B must be kept apart by them alone.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +22,8 @@ import psycopg
 import pytest
 from storage3.exceptions import StorageApiError
 from supabase import Client, ClientOptions, create_client
+
+from rendio_backend.local.storage._files import FileStore
 
 from .conftest import own_folder_policies
 
@@ -359,3 +364,206 @@ def test_public_route_only_for_public_buckets(config: Any, admin: Client,
     finally:
         admin.storage.empty_bucket(name)
         admin.storage.delete_bucket(name)
+
+
+# --- reads under concurrent writes, ranges, odd rows, keys on disk ------------------------
+
+
+def _headers(config: Any, token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "apikey": config.anon_key}
+
+
+def test_downloads_racing_overwrites_never_miss(config: Any, bucket: str,
+                                                users: dict[str, tuple[str, str]]) -> None:
+    """An overwrite removes the replaced version right after its commit; a download that
+    read the older row must then serve the newer version, never a 404."""
+    uid, token = users["a"]
+    url = f"{config.api_url}/storage/v1/object/{bucket}/{uid}/race.txt"
+    headers = _headers(config, token)
+    versions = [f"version {i:02d}".encode() for i in range(20)]
+    httpx.post(url, content=versions[0], headers={**headers, "content-type": "text/plain"})
+
+    async def race() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        reads: list[httpx.Response] = []
+        limits = httpx.Limits(max_connections=60)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            writing = asyncio.gather(*(client.post(url, content=body, headers={
+                **headers, "content-type": "text/plain", "x-upsert": "true"})
+                for body in versions))
+
+            async def reader() -> None:
+                # Keep reading while the overwrites go on: every one of them is a chance.
+                while True:
+                    reads.append(await client.get(
+                        url.replace("/object/", "/object/authenticated/"), headers=headers))
+                    if writing.done():
+                        return
+
+            await asyncio.gather(*(reader() for _ in range(40)))
+            return list(await writing), reads
+
+    writes, reads = asyncio.run(race())
+    assert [w.status_code for w in writes] == [200] * 20, [w.text for w in writes]
+    assert [(r.status_code, r.text[:60]) for r in reads if r.status_code != 200] == []
+    assert all(r.content in versions for r in reads)
+
+
+def test_copies_racing_overwrites_of_their_source(config: Any, bucket: str,
+                                                  users: dict[str, tuple[str, str]],
+                                                  user_a: tuple[str, Client]) -> None:
+    """A copy whose source version is replaced (and its file removed) under it copies the
+    newer version: no 500, and the copy's metadata describes the bytes it got."""
+    uid, token = users["a"]
+    base = f"{config.api_url}/storage/v1/object"
+    url = f"{base}/{bucket}/{uid}/copy-race.txt"
+    headers = _headers(config, token)
+    versions = [f"v{i:02d}".encode() * (i + 1) for i in range(20)]
+    httpx.post(url, content=versions[0], headers={**headers, "content-type": "text/plain"})
+    targets = iter(range(10_000))
+
+    async def race() -> tuple[list[httpx.Response], list[tuple[str, httpx.Response]]]:
+        copies: list[tuple[str, httpx.Response]] = []
+        async with httpx.AsyncClient(timeout=60,
+                                     limits=httpx.Limits(max_connections=40)) as client:
+            writing = asyncio.gather(*(client.post(url, content=body, headers={
+                **headers, "content-type": "text/plain", "x-upsert": "true"})
+                for body in versions))
+
+            async def copier() -> None:
+                while True:
+                    target = f"{uid}/copies/{next(targets)}.txt"
+                    copied = await client.post(f"{base}/copy", headers=headers, json={
+                        "bucketId": bucket, "sourceKey": f"{uid}/copy-race.txt",
+                        "destinationKey": target})
+                    copies.append((target, copied))
+                    if writing.done():
+                        return
+
+            await asyncio.gather(*(copier() for _ in range(20)))
+            return list(await writing), copies
+
+    writes, copies = asyncio.run(race())
+    assert [w.status_code for w in writes] == [200] * 20
+    assert [(c.status_code, c.text[:80]) for _, c in copies if c.status_code != 200] == []
+    files = user_a[1].storage.from_(bucket)
+    for target, _ in copies[::7]:
+        body = files.download(target)
+        assert body in versions and files.info(target)["size"] == len(body)
+
+
+def test_byte_ranges(config: Any, bucket: str, users: dict[str, tuple[str, str]],
+                     user_a: tuple[str, Client]) -> None:
+    """Single byte ranges (what AVPlayer sends for videos) on signed and authenticated
+    downloads: 206 + Content-Range, 416 when unsatisfiable, several ranges -> whole body."""
+    uid, files = users["a"][0], user_a[1].storage.from_(bucket)
+    files.upload(f"{uid}/range.txt", b"0123456789", {"content-type": "text/plain"})
+    signed = files.create_signed_url(f"{uid}/range.txt", 60)["signedURL"]
+    assert signed is not None
+    authenticated = (f"{config.api_url}/storage/v1/object/authenticated/{bucket}/"
+                     f"{uid}/range.txt")
+    for url, headers in ((signed, {}), (authenticated, _headers(config, users["a"][1]))):
+        whole = httpx.get(url, headers=headers)
+        assert whole.status_code == 200 and whole.content == b"0123456789"
+        assert whole.headers["accept-ranges"] == "bytes"
+        head = httpx.head(url, headers={**headers, "Range": "bytes=0-3"})
+        assert (head.status_code, head.content) == (206, b"")
+        assert head.headers["content-length"] == "4"
+        for asked, body, content_range in (("bytes=2-5", b"2345", "bytes 2-5/10"),
+                                           ("bytes=7-", b"789", "bytes 7-9/10"),
+                                           ("bytes=-3", b"789", "bytes 7-9/10"),
+                                           ("bytes=-30", b"0123456789", "bytes 0-9/10"),
+                                           ("bytes=8-100", b"89", "bytes 8-9/10"),
+                                           ("bytes=0-0", b"0", "bytes 0-0/10")):
+            part = httpx.get(url, headers={**headers, "Range": asked})
+            assert (part.status_code, part.content) == (206, body), asked
+            assert part.headers["content-range"] == content_range
+            assert part.headers["content-length"] == str(len(body))
+            assert part.headers["content-type"] == "text/plain"
+        for unsatisfiable in ("bytes=10-", "bytes=10-20", "bytes=-0"):
+            refused = httpx.get(url, headers={**headers, "Range": unsatisfiable})
+            assert refused.status_code == 416, unsatisfiable
+            assert refused.headers["content-range"] == "bytes */10"
+        for ignored in ("bytes=0-1,4-5", "bytes=5-2", "items=0-1", "bytes=x-"):
+            full = httpx.get(url, headers={**headers, "Range": ignored})
+            assert (full.status_code, full.content) == (200, b"0123456789"), ignored
+        stale = httpx.get(url, headers={**headers, "Range": "bytes=0-1",
+                                        "If-Range": '"not-the-etag"'})
+        assert (stale.status_code, stale.content) == (200, b"0123456789")
+        fresh = httpx.get(url, headers={**headers, "Range": "bytes=0-1",
+                                        "If-Range": whole.headers["etag"]})
+        assert (fresh.status_code, fresh.content) == (206, b"01")
+
+
+def test_row_without_version_is_not_found(config: Any, bucket: str, sql: Any,
+                                          user_a: tuple[str, Client]) -> None:
+    uid, client = user_a
+    files = client.storage.from_(bucket)
+    files.upload(f"{uid}/no-version.txt", b"bytes")
+    signed = files.create_signed_url(f"{uid}/no-version.txt", 60)["signedURL"]
+    assert signed is not None
+    sql("update storage.objects set version = null where bucket_id = %s and name = %s",
+        bucket, f"{uid}/no-version.txt")
+    with pytest.raises(StorageApiError) as missing:
+        files.download(f"{uid}/no-version.txt")
+    assert _storage_error(missing) == ("404", "not_found")
+    response = httpx.get(signed)
+    assert response.status_code == 400 and response.json()["code"] == "NoSuchKey"
+
+
+def test_keys_are_opaque_on_disk(config: Any, bucket: str,
+                                 users: dict[str, tuple[str, str]],
+                                 user_b: tuple[str, Client]) -> None:
+    """`..` in a key is part of the name, never a way into another user's directory."""
+    (uid_a, token_a), uid_b = users["a"], users["b"][0]
+    bucket_dir = config.storage_dir / bucket
+    theirs = _files_under(bucket_dir / uid_b)
+    base = f"{config.api_url}/storage/v1/object"
+    key = f"{uid_a}/%2E%2E/{uid_b}/y.txt"
+    stored = httpx.post(f"{base}/{bucket}/{key}", content=b"dots",
+                        headers={**_headers(config, token_a), "content-type": "text/plain"})
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["Key"] == f"{bucket}/{uid_a}/../{uid_b}/y.txt"
+    assert _files_under(bucket_dir / uid_b) == theirs
+    placed = _files_under(bucket_dir / uid_a / "%2E." / uid_b / "y.txt")
+    assert [p.read_bytes() for p in placed] == [b"dots"]
+    fetched = httpx.get(f"{base}/authenticated/{bucket}/{key}",
+                        headers=_headers(config, token_a))
+    assert fetched.content == b"dots"
+    with pytest.raises(StorageApiError) as other:
+        user_b[1].storage.from_(bucket).download(f"{uid_b}/y.txt")
+    assert _storage_error(other) == ("404", "not_found")
+
+
+def test_bytes_on_disk_are_private(config: Any, bucket: str,
+                                   user_a: tuple[str, Client]) -> None:
+    uid, client = user_a
+    files = client.storage.from_(bucket)
+    files.upload(f"{uid}/mode.txt", b"private")
+    files.copy(f"{uid}/mode.txt", f"{uid}/mode-copy.txt")
+    assert stat.S_IMODE(config.storage_dir.stat().st_mode) == 0o700
+    for name in ("mode.txt", "mode-copy.txt"):
+        (version,) = _files_under(config.storage_dir / bucket / uid / name)
+        assert stat.S_IMODE(version.stat().st_mode) == 0o600
+
+
+def test_sign_many_is_capped(bucket: str, user_a: tuple[str, Client]) -> None:
+    uid, client = user_a
+    with pytest.raises(StorageApiError) as capped:
+        client.storage.from_(bucket).create_signed_urls(
+            [f"{uid}/{i}.txt" for i in range(1001)], 60)
+    assert capped.value.message == "body/paths must NOT have more than 1000 items"
+
+
+def test_startup_makes_the_directory_private_and_drops_stale_temp_files(
+        tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    (root / ".tmp").mkdir(parents=True)
+    root.chmod(0o755)
+    stale, recent = root / ".tmp" / "stale.part", root / ".tmp" / "recent.part"
+    stale.write_bytes(b"crashed")
+    recent.write_bytes(b"in flight")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    FileStore(root).prepare()
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert not stale.exists() and recent.exists()

@@ -13,10 +13,11 @@ import email.utils
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -45,6 +46,7 @@ from ._files import FileStore
 from ._limits import (
     DEFAULT_FILE_SIZE_LIMIT,
     EMPTY_BUCKET_MAX,
+    MAX_OBJECTS_PER_REQUEST,
     is_empty_folder,
     is_uuid,
     must_be_valid_bucket_name,
@@ -59,7 +61,11 @@ log = logging.getLogger("rendio.local.storage")
 
 UPLOAD_SIGNED_URL_EXPIRES = 7200  # Storage's UPLOAD_SIGNED_URL_EXPIRATION_TIME default
 _CHUNK = 64 * 1024
+# How often in a row a download or copy may lose the race against overwrites before it
+# gives up (see `_with_current_bytes`); each loss means a newer version was committed.
+_OPEN_ATTEMPTS = 5
 Handler = Callable[[Request], Awaitable[Response]]
+_T = TypeVar("_T")
 
 _BUCKET_COLUMNS = ("id, name, owner, public, created_at, updated_at, file_size_limit, "
                    "allowed_mime_types")
@@ -175,11 +181,13 @@ class StorageService:
     # --- lifecycle ----------------------------------------------------------------------
     async def startup(self) -> None:
         """Create the storage directory and open the pool (as supabase_storage_admin)."""
-        self.files.ensure()
+        await anyio.to_thread.run_sync(self.files.prepare)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             self.config.role_db_url("supabase_storage_admin"), min_size=1,
             max_size=self._pool_max_size, open=False, kwargs={"autocommit": True},
-            name="rendio-storage")
+            name="rendio-storage",
+            # A connection dropped by a database reset or restart is replaced, not used.
+            check=AsyncConnectionPool.check_connection)
         await pool.open(wait=True, timeout=30)
         self._pool = pool
 
@@ -380,9 +388,9 @@ class StorageService:
             removed = await tx.all("delete from storage.objects where bucket_id = %(b)s "
                                    "returning name, version", {"b": bucket})
         # Rows first, bytes after commit: a crash in between leaves unreferenced version
-        # files (harmless), never a row without its bytes.
-        for row in removed:
-            self.files.discard_version(bucket, row["name"], row["version"])
+        # files (harmless), never a row without its bytes. Many unlinks: off the loop.
+        await anyio.to_thread.run_sync(
+            self.files.discard_versions, bucket, [(r["name"], r["version"]) for r in removed])
         return JSONResponse(
             {"message": "Empty bucket has been queued. Completion may take up to an hour."})
 
@@ -553,20 +561,28 @@ class StorageService:
         bucket, name = request.path_params["bucket"], request.path_params["name"]
         must_be_valid_bucket_name(bucket)
         must_be_valid_key(name)
-        async with transaction(self.pool, SERVICE,
-                               self._info(request, "storage.object.get_public")) as tx:
-            found = await tx.one("select id from storage.buckets where id = %(b)s and public",
-                                 {"b": bucket})
-            row = await _find_object(tx, bucket, name)
-        if found is None:
-            raise errors.no_such_bucket()
-        return self._stream(request, bucket, name, row)
+        info = self._info(request, "storage.object.get_public")
+
+        async def lookup() -> DictRow:
+            async with transaction(self.pool, SERVICE, info) as tx:
+                found = await tx.one("select id from storage.buckets "
+                                     "where id = %(b)s and public", {"b": bucket})
+                row = await _find_object(tx, bucket, name)
+            if found is None:
+                raise errors.no_such_bucket()
+            return row
+
+        return await self._stream(request, bucket, name, lookup)
 
     async def _serve(self, request: Request, caller: Caller) -> Response:
         bucket, name = request.path_params["bucket"], request.path_params["name"]
-        row = await self._find_readable(request, caller, bucket, name,
-                                        "storage.object.get_authenticated", public_route=False)
-        return self._stream(request, bucket, name, row)
+
+        async def lookup() -> DictRow:
+            return await self._find_readable(request, caller, bucket, name,
+                                             "storage.object.get_authenticated",
+                                             public_route=False)
+
+        return await self._stream(request, bucket, name, lookup)
 
     async def _find_readable(self, request: Request, caller: Caller, bucket: str, name: str,
                              operation: str, *, public_route: bool) -> DictRow:
@@ -585,22 +601,38 @@ class StorageService:
         async with transaction(self.pool, caller, info) as tx:
             return await _find_object(tx, bucket, name)
 
-    def _stream(self, request: Request, bucket: str, name: str, row: DictRow,
-                expires: str | None = None) -> Response:
-        path = self.files.object_path(bucket, name, row["version"] or "")
+    async def _open_current(self, bucket: str, name: str,
+                            lookup: Callable[[], Awaitable[DictRow]]) -> tuple[DictRow, BinaryIO]:
+        """The object's row and its bytes, opened (see `_with_current_bytes`)."""
+        return await _with_current_bytes(
+            lookup, lambda row: self.files.open_version(bucket, name, row["version"]))
+
+    async def _stream(self, request: Request, bucket: str, name: str,
+                      lookup: Callable[[], Awaitable[DictRow]],
+                      expires: str | None = None) -> Response:
+        row, handle = await self._open_current(bucket, name, lookup)
         try:
-            handle = open(path, "rb")  # opened now: a later overwrite cannot pull it away
-        except FileNotFoundError:
-            raise errors.no_such_key() from None
+            return self._file_response(request, row, handle, expires)
+        except BaseException:
+            handle.close()
+            raise
+
+    @staticmethod
+    def _file_response(request: Request, row: DictRow, handle: BinaryIO,
+                       expires: str | None) -> Response:
+        """The bytes (all, or the one range asked for) with Storage's headers; owns
+        `handle` (the streamed body closes it, any other answer closes it here)."""
         meta = row["metadata"] or {}
         size = os.fstat(handle.fileno()).st_size
         headers = {
             "Content-Type": meta.get("mimetype") or "application/octet-stream",
             "Cache-Control": meta.get("cacheControl") or "no-cache",
             "Content-Length": str(size),
+            "Accept-Ranges": "bytes",
         }
-        if meta.get("eTag"):
-            headers["ETag"] = meta["eTag"]
+        etag = meta.get("eTag")
+        if etag:
+            headers["ETag"] = etag
         last_modified = _http_date(meta.get("lastModified"))
         if last_modified:
             headers["Last-Modified"] = last_modified
@@ -612,11 +644,31 @@ class StorageService:
             headers["Content-Disposition"] = ("attachment;" if download == "" else
                                               f"attachment; filename={encoded}; "
                                               f"filename*=UTF-8''{encoded}")
-        if meta.get("eTag") and request.headers.get("if-none-match") == meta["eTag"]:
+        if etag and request.headers.get("if-none-match") == etag:
             handle.close()
             headers.pop("Content-Length")
             return Response(status_code=304, headers=headers)
-        return StreamingResponse(_read_file(handle), headers=headers)
+        wanted = request.headers.get("range")
+        if_range = request.headers.get("if-range")
+        if wanted and if_range and if_range not in (etag, last_modified):
+            wanted = None  # the client's copy is stale: send it everything (RFC 9110 13.1.5)
+        try:
+            span = byte_range(wanted, size)
+        except RangeNotSatisfiable:
+            handle.close()
+            return Response(status_code=416, headers={
+                "Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
+        status, first, length = 200, 0, size
+        if span is not None:
+            first, last = span
+            status, length = 206, last - first + 1
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            headers["Content-Length"] = str(length)
+        if request.method == "HEAD":
+            handle.close()
+            return Response(status_code=status, headers=headers)
+        return StreamingResponse(_read_file(handle, first, length), status_code=status,
+                                 headers=headers)
 
     async def info_optional(self, request: Request) -> Response:
         return await self._object_info(request, self._caller(request, optional=True), False)
@@ -719,6 +771,9 @@ class StorageService:
             raise errors.validation_error("body/paths must be array")
         if not paths:
             raise errors.validation_error("body/paths must NOT have fewer than 1 items")
+        if len(paths) > MAX_OBJECTS_PER_REQUEST:
+            raise errors.validation_error(
+                f"body/paths must NOT have more than {MAX_OBJECTS_PER_REQUEST} items")
         must_be_valid_bucket_name(bucket)
         async with transaction(self.pool, caller,
                                self._info(request, "storage.object.sign_many")) as tx:
@@ -747,11 +802,14 @@ class StorageService:
         must_be_valid_bucket_name(bucket)
         payload = verify_url_token(self.config.jwt_secret, token, bucket=bucket, name=name,
                                    scope=SCOPE_DOWNLOAD)
-        async with transaction(self.pool, SERVICE,
-                               self._info(request, "storage.object.get_signed")) as tx:
-            row = await _find_object(tx, bucket, name)
+        info = self._info(request, "storage.object.get_signed")
+
+        async def lookup() -> DictRow:
+            async with transaction(self.pool, SERVICE, info) as tx:
+                return await _find_object(tx, bucket, name)
+
         expires = email.utils.formatdate(payload["exp"], usegmt=True)
-        return self._stream(request, bucket, name, row, expires=expires)
+        return await self._stream(request, bucket, name, lookup, expires=expires)
 
     # --- move, copy, delete -------------------------------------------------------------
     async def move_object(self, request: Request) -> Response:
@@ -794,8 +852,13 @@ class StorageService:
                 if row is None:
                     raise errors.no_such_key()
                 final = self.files.object_path(dest_bucket, destination, version)
-                self.files.share(
-                    self.files.object_path(bucket, source, old_version or ""), final)
+                # Both keys are locked and the row too (the update): no write can have
+                # removed these bytes, so missing ones mean the object has none (404).
+                try:
+                    self.files.share(
+                        self.files.version_path(bucket, source, old_version), final)
+                except FileNotFoundError:
+                    raise errors.no_such_key() from None
             committed = True
         finally:
             if not committed:
@@ -826,7 +889,15 @@ class StorageService:
             async with transaction(self.pool, caller,
                                    self._info(request, "storage.object.copy")) as tx:
                 await tx.lock_object(dest_bucket, destination)
-                origin = await _find_object(tx, bucket, source)
+                final = self.files.object_path(dest_bucket, destination, version)
+                # Bytes first, then the row: the source's writers do not hold our lock, so
+                # its version can be replaced (and its file removed) at any moment; linking
+                # from the row just read, re-read when it lost that race, keeps the row's
+                # metadata and the linked bytes of one version.
+                origin, _ = await _with_current_bytes(
+                    lambda: _find_object(tx, bucket, source),
+                    lambda found: self.files.share(
+                        self.files.version_path(bucket, source, found["version"]), final))
                 metadata = dict(origin["metadata"] or {})
                 given = body.get("metadata")
                 override: dict[str, Any] = given if isinstance(given, dict) else {}
@@ -843,9 +914,6 @@ class StorageService:
                                    user_metadata, version))
                 if row is None:
                     raise errors.access_denied("new row violates row-level security policy")
-                final = self.files.object_path(dest_bucket, destination, version)
-                self.files.share(
-                    self.files.object_path(bucket, source, origin["version"] or ""), final)
             committed = True
         except errors.StorageApiError as exc:
             if exc.code == "ResourceAlreadyExists":
@@ -896,8 +964,8 @@ class StorageService:
                                 "name = any(%(names)s::text[]) returning *",
                                 {"b": bucket, "names": prefixes})
         # Rows first (committed), bytes after: see empty_bucket.
-        for row in rows:
-            self.files.discard_version(bucket, row["name"], row["version"])
+        await anyio.to_thread.run_sync(
+            self.files.discard_versions, bucket, [(r["name"], r["version"]) for r in rows])
         return JSONResponse([object_json(row) for row in rows])
 
 
@@ -920,6 +988,28 @@ async def _find_object(tx: Tx, bucket: str, name: str) -> DictRow:
     if row is None:
         raise errors.no_such_key()
     return row
+
+
+async def _with_current_bytes(lookup: Callable[[], Awaitable[DictRow]],
+                              use: Callable[[DictRow], _T]) -> tuple[DictRow, _T]:
+    """`use(row)` on the object's current row, where `use` touches the row's version file
+    and raises FileNotFoundError when it is gone.
+
+    A write removes the version it replaced right after its commit, so whoever read the
+    older row can find its file gone: then the row is read again (the same lookup, so the
+    same RLS decision) and the newer version used, as long as the version keeps moving on.
+    No row, no version, or the same version without bytes: NoSuchKey, like Storage.
+    """
+    row = await lookup()
+    for _ in range(_OPEN_ATTEMPTS):
+        try:
+            return row, use(row)
+        except FileNotFoundError:
+            fresh = await lookup()
+            if fresh["version"] == row["version"]:
+                break
+            row = fresh
+    raise errors.no_such_key()
 
 
 async def _current_version(tx: Tx, caller: Caller, bucket: str, name: str) -> str | None:
@@ -984,15 +1074,52 @@ def _endpoint(handler: Handler) -> Handler:
     return run
 
 
-async def _read_file(handle: Any) -> AsyncIterator[bytes]:
+async def _read_file(handle: BinaryIO, offset: int, length: int) -> AsyncIterator[bytes]:
+    """`length` bytes of `handle` from `offset`, off the event loop; closes `handle`."""
     try:
-        while True:
-            chunk = await anyio.to_thread.run_sync(handle.read, _CHUNK)
+        if offset:
+            handle.seek(offset)
+        while length > 0:
+            chunk = await anyio.to_thread.run_sync(handle.read, min(_CHUNK, length))
             if not chunk:
                 return
+            length -= len(chunk)
             yield chunk
     finally:
         handle.close()
+
+
+class RangeNotSatisfiable(Exception):
+    """The range starts past the end of the bytes (HTTP 416)."""
+
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.ASCII | re.IGNORECASE)
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range a `Range` header asks for, as inclusive `(first, last)` within
+    `size`; None to send the whole body (no header, another unit, several ranges or a
+    malformed one: RFC 9110 14.2 lets a server ignore those). `a-b`, `a-` and `-n`
+    (the last n bytes) are understood; RangeNotSatisfiable when nothing of it exists."""
+    match = _RANGE.match(header or "")
+    if match is None:
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first:
+        if not last:
+            return None
+        suffix = int(last)
+        if suffix == 0:
+            raise RangeNotSatisfiable
+        if size == 0:
+            return None
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable
+    return start, min(int(last), size - 1) if last else size - 1
 
 
 def _http_date(value: Any) -> str | None:
