@@ -77,6 +77,7 @@ def write_config(config: StackConfig, *, db_uri: str, listen: str, path: Path) -
         'db-channel = "pgrst"\n'
         "db-channel-enabled = true\n"
         f'jwt-secret = "{config.jwt_secret}"\n'
+        "jwt-cache-max-lifetime = 3600\n"
         'log-level = "error"\n'
         + server
     )
