@@ -28,7 +28,7 @@ from rendio_backend import (
 )
 from rendio_backend.local.fake_apple import FakeAppleIssuer
 
-from .conftest import RunningStack, SqlRunner
+from .conftest import REPO, RunningStack, SqlRunner
 
 VEO = uuid.UUID("8b87c271-f01c-550b-9e12-36cf851aae46")
 VEO_FAST = uuid.UUID("ca57e12e-93af-5489-bd20-93d510bf15e9")
@@ -328,19 +328,11 @@ def test_apple_sign_in_records_apple_sub(stack: RunningStack, config: RendioConf
     assert admin.get_user_by_apple_sub(apple_sub).id == session.user_id
 
 
-README_SNIPPET = '''
-from rendio_backend import RendioAdmin, RendioClient
-
-with RendioAdmin() as admin:  # service role (the local demo key unless configured)
-    print("buckets:", admin.provision_storage().summary())
-    print("models: ", admin.seed_models().summary())
-
-with RendioClient() as client:  # SUPABASE_URL etc. from the environment or .env
-    client.sign_in_anonymously()
-    for model in client.list_models():
-        print(f"{model.name:24} {model.cost_per_generation} credits")
-    print("balance:", client.get_balance().credits_remaining)
-'''
+def _readme_snippet() -> str:
+    """The Python example under README.md's "The library" heading, as a user copies it."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## The library", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 def test_readme_snippet_runs(stack: RunningStack, tmp_path: Path) -> None:
@@ -351,7 +343,7 @@ def test_readme_snippet_runs(stack: RunningStack, tmp_path: Path) -> None:
     env = {**os.environ, "SUPABASE_URL": stack.config.api_url}
     for name in ("SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY"):
         env.pop(name, None)
-    result = subprocess.run([sys.executable, "-c", README_SNIPPET], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-c", _readme_snippet()], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "Veo 3.1" in result.stdout and "balance: 0" in result.stdout
