@@ -85,10 +85,6 @@ INSERT_MIGRATION_VERSION = (
     "INSERT INTO supabase_migrations.schema_migrations(version, name, statements) "
     "VALUES(%s, %s, %s)"
 )
-SELECT_VERSION_TABLE = (
-    "SELECT version, coalesce(name, '') AS name, statements "
-    "FROM supabase_migrations.schema_migrations"
-)
 CREATE_SEED_TABLE = (
     "CREATE TABLE IF NOT EXISTS supabase_migrations.seed_files "
     "(path text NOT NULL PRIMARY KEY, hash text NOT NULL)"

@@ -8,7 +8,7 @@ tutorial and tool works against the local stack unchanged.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -21,9 +21,6 @@ _DEMO_KEY_EXP = 1983812996
 DEFAULT_API_PORT = 54321
 DEFAULT_DB_PORT = 54322
 DB_PASSWORD = "postgres"
-# Roles that log in; all share the local database password, as in the Supabase CLI.
-LOGIN_ROLES = ("supabase_admin", "postgres", "authenticator", "supabase_auth_admin",
-               "supabase_storage_admin")
 DEFAULT_APPLE_CLIENT_IDS = ("com.rendio.app",)
 
 
@@ -79,9 +76,6 @@ class StackConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
-    def with_changes(self, **changes: object) -> StackConfig:
-        return replace(self, **changes)  # type: ignore[arg-type]
-
     # --- keys -----------------------------------------------------------------------
     @property
     def anon_key(self) -> str:
@@ -124,7 +118,7 @@ class StackConfig:
         return self.role_db_url("supabase_admin")
 
     def role_db_url(self, role: str) -> str:
-        """A URL that logs in as one of the stack's login roles (see LOGIN_ROLES)."""
+        """A URL that logs in as `role` (every login role's local password is `postgres`)."""
         if self.external_db_url:
             from psycopg.conninfo import conninfo_to_dict, make_conninfo
 

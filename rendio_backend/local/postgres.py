@@ -139,10 +139,6 @@ class LocalPostgres:
         self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], check=False)
         return True
 
-    def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-
     # --- helpers ----------------------------------------------------------------------
     def _hand_over(self, *paths: Path, account: pwd.struct_passwd | None) -> None:
         """Give the service user the files it writes, and a way through their parents."""

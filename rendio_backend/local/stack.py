@@ -22,8 +22,6 @@ from .errors import PortBusy, StackError
 from .postgres import LocalPostgres, bootstrap, connect, redact
 from .postgrest import LocalPostgrest
 
-PIECES = ("postgres", "postgrest", "gateway")
-
 
 @dataclass(frozen=True)
 class PieceStatus:
