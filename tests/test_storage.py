@@ -567,3 +567,11 @@ def test_startup_makes_the_directory_private_and_drops_stale_temp_files(
     FileStore(root).prepare()
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     assert not stale.exists() and recent.exists()
+
+
+def test_unknown_route_answers_storage_json(config: Any) -> None:
+    response = httpx.get(f"{config.api_url}/storage/v1/no/such/route")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["statusCode"] == "404" and body["error"] == "Not Found"
+    assert body["message"].startswith("Route GET:")

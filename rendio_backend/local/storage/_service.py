@@ -176,7 +176,8 @@ class StorageService:
         self.files = FileStore(config.storage_dir)
         self._pool_max_size = pool_max_size
         self._pool: AsyncConnectionPool[Any] | None = None
-        self.app = Starlette(routes=self._routes())
+        self.app = Starlette(routes=self._routes(),
+                             exception_handlers={404: _route_not_found})
 
     # --- lifecycle ----------------------------------------------------------------------
     async def startup(self) -> None:
@@ -1072,6 +1073,12 @@ def _endpoint(handler: Handler) -> Handler:
             return JSONResponse(failure.body(), status_code=failure.http_status)
 
     return run
+
+
+async def _route_not_found(request: Request, exc: Exception) -> Response:
+    """Storage's JSON body for a path it has no route for (not Starlette's plain text)."""
+    failure = errors.route_not_found(request.method, request.url.path)
+    return JSONResponse(failure.body(), status_code=failure.http_status)
 
 
 async def _read_file(handle: BinaryIO, offset: int, length: int) -> AsyncIterator[bytes]:
