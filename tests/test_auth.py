@@ -9,7 +9,6 @@ id), refresh-token rotation and reuse detection, admin endpoints and triggers on
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -168,16 +167,9 @@ def whoami(stack: Any, sql: Any) -> Iterator[str]:
                                     'is_anonymous', auth.jwt() -> 'is_anonymous')
         $$;
         grant execute on function public.{name}() to authenticated;
-        notify pgrst, 'reload schema';
     """)
     try:
-        headers = {"apikey": stack.config.service_role_key,
-                   "Authorization": f"Bearer {stack.config.service_role_key}"}
-        deadline = time.monotonic() + 10
-        while httpx.post(f"{stack.config.api_url}/rest/v1/rpc/{name}",
-                         headers=headers).status_code == 404:
-            assert time.monotonic() < deadline, "PostgREST did not load the function"
-            time.sleep(0.05)
+        stack.reload_schema(f"/rpc/{name}")
         yield name
     finally:
         sql(f"drop function if exists public.{name}()")
