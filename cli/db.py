@@ -23,20 +23,30 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_MIGRATIONS_DIR = Path("supabase/migrations")
-DEFAULT_SEED_FILE = Path("supabase/seed.sql")
 _HINT = "Is the stack running? Try `rendio dev up`."
 
 DbUrl = Annotated[str | None, typer.Option(
-    "--db-url", envvar="RENDIO_DB_URL", show_envvar=True,
+    "--db-url", envvar="RENDIO_DB_URL", show_envvar=True, metavar="URL",
     help="Database URL to work on (default: the local stack's, as `postgres`).")]
 SuperuserUrl = Annotated[str | None, typer.Option(
-    "--superuser-url", help="Superuser URL of the same server (default: the local stack's).")]
-MigrationsDir = Annotated[Path, typer.Option(
-    "--migrations-dir", file_okay=False, help="Directory of <version>_<name>.sql files.")]
+    "--superuser-url", metavar="URL",
+    help="Superuser URL of the same server (default: the local stack's).")]
+MigrationsDir = Annotated[Path | None, typer.Option(
+    "--migrations-dir", file_okay=False, metavar="DIR",
+    help="Directory of <version>_<name>.sql files (default: the project's "
+    "supabase/migrations).")]
 Json = Annotated[bool, typer.Option("--json", help="Print plain JSON on stdout.")]
 ApiSchemas = Annotated[list[str] | None, typer.Option(
     "--schema", help="Schema exposed by PostgREST (repeatable; default public, graphql_public).")]
+
+
+def _migrations(migrations_dir: Path | None) -> Path:
+    """The folder given, else the project's migrations (Rendio's own outside a project)."""
+    if migrations_dir is not None:
+        return migrations_dir
+    from rendio_backend.project import find_project
+
+    return find_project().migrations_to_apply()
 
 
 def _db_url(db_url: str | None) -> str:
@@ -55,13 +65,18 @@ def _superuser_url(url: str | None) -> str:
     return StackConfig.from_env().superuser_db_url
 
 
-def _is_local(url: str) -> bool:
-    """Whether `url` names a server on this machine (loopback or a Unix socket)."""
+def _db_host(url: str) -> str:
+    """The host part of a database URL ("localhost" when it names none)."""
     from psycopg.conninfo import conninfo_to_dict
 
-    host = str(conninfo_to_dict(url).get("host") or "localhost")
-    return all(h in ("localhost", "127.0.0.1", "::1") or h.startswith("/")
-               for h in host.split(","))
+    return str(conninfo_to_dict(url).get("host") or "localhost")
+
+
+def _is_local(url: str) -> bool:
+    """Whether `url` names a server on this machine (loopback or a Unix socket)."""
+    from rendio_backend.config import is_loopback_host
+
+    return all(is_loopback_host(h) or h.startswith("/") for h in _db_host(url).split(","))
 
 
 def _fail(message: str) -> typer.Exit:
@@ -104,7 +119,7 @@ def _state_style(state: str) -> str:
 @app.command()
 def migrate(
     db_url: DbUrl = None,
-    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    migrations_dir: MigrationsDir = None,
     include_all: Annotated[bool, typer.Option(
         "--include-all", help="Also apply files older than the newest applied version.")]
     = False,
@@ -115,7 +130,7 @@ def migrate(
 
     with _errors():
         applied = run_migrate(
-            _db_url(db_url), migrations_dir, include_all=include_all,
+            _db_url(db_url), _migrations(migrations_dir), include_all=include_all,
             on_apply=lambda m: _console.info(f"Applying migration {m.filename}..."),
             warn=_console.warning,
         )
@@ -131,7 +146,7 @@ def migrate(
 @app.command()
 def status(
     db_url: DbUrl = None,
-    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    migrations_dir: MigrationsDir = None,
     json: Json = False,
 ) -> None:
     """List migrations as applied, pending, changed (edited after apply) or missing_local.
@@ -142,7 +157,8 @@ def status(
     from cli.migrations import status as run_status
 
     with _errors():
-        entries = run_status(_db_url(db_url), migrations_dir, warn=_console.warning)
+        entries = run_status(_db_url(db_url), _migrations(migrations_dir),
+                             warn=_console.warning)
     if json:
         _console.print_json([e.to_dict() for e in entries])
     else:
@@ -161,13 +177,26 @@ def status(
 
 @app.command()
 def new(
-    name: Annotated[str, typer.Argument(help="lower_snake_case name, e.g. add_video_jobs")],
-    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="lower_snake_case name, e.g. add_video_jobs")],
+    migrations_dir: MigrationsDir = None,
     json: Json = False,
 ) -> None:
-    """Create supabase/migrations/<YYYYMMDDHHMMSS>_<name>.sql (UTC timestamp)."""
-    from cli.migrations import new_migration
+    """Create supabase/migrations/<YYYYMMDDHHMMSS>_<name>.sql (UTC timestamp).
 
+    Outside a project, the folder becomes one first: Rendio's schema is copied into
+    ./supabase (as `rendio init`), so the new migration builds on it.
+    """
+    from cli.migrations import new_migration
+    from rendio_backend.project import find_project
+
+    if migrations_dir is None:
+        project = find_project()
+        if not project.found:
+            created = project.init()
+            _console.info(f"started a project in {project.root}: copied Rendio's schema "
+                          f"({len(created)} files) into supabase/")
+        migrations_dir = project.migrations_dir
     with _errors():
         path = new_migration(name, migrations_dir)
     if json:
@@ -179,39 +208,75 @@ def new(
 @app.command()
 def reset(
     db_url: DbUrl = None,
-    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
-    seed_file: Annotated[Path, typer.Option("--seed-file", dir_okay=False,
-                                            help="Seed SQL run after the migrations.")]
-    = DEFAULT_SEED_FILE,
+    migrations_dir: MigrationsDir = None,
+    seed_file: Annotated[Path | None, typer.Option(
+        "--seed-file", dir_okay=False, metavar="FILE",
+        help="Seed SQL run after the migrations (default: supabase/seed.sql).")] = None,
     no_seed: Annotated[bool, typer.Option("--no-seed", help="Skip the seed file.")] = False,
     yes: Annotated[bool, typer.Option(
-        "--yes", help="Do not ask before resetting a database that is not on this machine.")]
+        "--yes", "-y", help="Do not ask before resetting a database on this machine.")]
     = False,
+    confirm_host: Annotated[str | None, typer.Option(
+        "--confirm-host", metavar="HOST",
+        help="Reset a database on another machine without a prompt: HOST must be the "
+        "URL's host.")] = None,
 ) -> None:
-    """Drop and recreate the local database, bootstrap it, migrate, then seed."""
+    """Reset one database: the local stack's, or only the one --db-url names.
+
+    The local stack's database is dropped, recreated and bootstrapped. Any other
+    database is emptied in place, as `supabase db reset --db-url` does: user schemas,
+    everything in public, policies on Storage/Auth tables and the migration history go;
+    roles stay. Then migrations run and the seed file is applied.
+    """
     from cli.migrations import migrate as run_migrate
     from cli.migrations import redact_url, seed
     from rendio_backend.local.config import StackConfig
+    from rendio_backend.project import find_project
 
-    config = StackConfig.from_env()
-    target = config.superuser_db_url
-    if not _is_local(target) and not yes:
-        # A configured RENDIO_DB_URL may name a shared server: never drop it unasked.
-        typer.confirm(f"Drop and recreate {redact_url(target)}?", abort=True, err=True)
+    project = find_project()
+    migrations = _migrations(migrations_dir)
+    seed_path = seed_file if seed_file is not None else project.seed_file
+    config = StackConfig.from_env(project=project)
+    named = db_url is not None or config.external_db_url is not None
+    target = db_url or config.db_url
+    host = _db_host(target)
+    if not _is_local(target):
+        # Never drop a shared server's data on a default: the prompt names the host.
+        if confirm_host is None:
+            answer = typer.prompt(f"Reset {redact_url(target)}? All its data is lost. "
+                                  "Type its host to confirm", default="", err=True,
+                                  show_default=False)
+            if answer.strip() != host:
+                _console.error(f"not confirmed: the answer must be {host}")
+                raise typer.Exit(1)
+        elif confirm_host != host:
+            _console.error(f"--confirm-host {confirm_host} does not match the host {host}")
+            raise typer.Exit(2)
+    elif not yes and named:
+        typer.confirm(f"Reset {redact_url(target)}? All its data is lost.", abort=True,
+                      err=True)
     with _errors():
-        from rendio_backend.local.stack import reset_database
+        if named:
+            from cli.migrations import connect
+            from rendio_backend.dbtools.reset import drop_user_objects
 
-        _console.info("Resetting the local database...")
-        reset_database(config)
+            _console.info(f"Emptying {redact_url(target)}...")
+            with connect(target) as conn:
+                drop_user_objects(conn)
+        else:
+            from rendio_backend.local.stack import reset_database
+
+            _console.info("Resetting the local database...")
+            reset_database(config)
         applied = run_migrate(
-            _db_url(db_url), migrations_dir,
+            target, migrations,
             on_apply=lambda m: _console.info(f"Applying migration {m.filename}..."),
             warn=_console.warning,
         )
         seeded = False
-        if not no_seed and seed_file.is_file():
-            _console.info(f"Seeding data from {seed_file}...")
-            seeded = seed(_db_url(db_url), seed_file)
+        if not no_seed and seed_path.is_file():
+            _console.info(f"Seeding data from {seed_path}...")
+            seeded = seed(target, seed_path)
     _console.success(f"Database reset: {len(applied)} migration(s) applied"
                      + (", seeded." if seeded else "."))
 
@@ -396,7 +461,7 @@ def _str(value: object) -> str | None:
 def check(
     db_url: DbUrl = None,
     superuser_url: SuperuserUrl = None,
-    migrations_dir: MigrationsDir = DEFAULT_MIGRATIONS_DIR,
+    migrations_dir: MigrationsDir = None,
     schema: ApiSchemas = None,
     json: Json = False,
 ) -> None:
@@ -414,7 +479,8 @@ def check(
                                    markup=False, soft_wrap=True)
 
     with _errors():
-        steps = run_check(_db_url(db_url), _superuser_url(superuser_url), migrations_dir,
+        steps = run_check(_db_url(db_url), _superuser_url(superuser_url),
+                          _migrations(migrations_dir),
                           api_schemas=schema or None, on_step=show)
     ok = all(s.ok for s in steps)
     if json:

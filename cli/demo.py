@@ -20,7 +20,8 @@ from . import _console
 
 def demo(
     state_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional)
-        "--state-dir", help="Where the stack keeps its data [env: RENDIO_STATE_DIR]")] = None,
+        "--state-dir", metavar="DIR",
+        help="Where the stack keeps its data (env RENDIO_STATE_DIR).")] = None,
 ) -> None:
     """Start the local stack and run one guest through a generation and a refund."""
     from rich.table import Table
@@ -28,9 +29,16 @@ def demo(
     from rendio_backend import RendioAdmin, RendioClient, RendioConfig
     from rendio_backend.local.config import StackConfig
     from rendio_backend.local.stack import Stack
+    from rendio_backend.project import find_project
+
+    from .dev import _left_running
 
     stack = Stack(StackConfig.from_env(state_dir=state_dir))
-    stack.up(migrations_dir=Path("supabase/migrations"), on_step=_console.info)
+    try:
+        stack.up(migrations_dir=find_project().migrations_to_apply(), on_step=_console.info)
+    except KeyboardInterrupt:
+        _left_running(stack)
+        raise typer.Exit(130) from None
     config = stack.config
     settings = RendioConfig(supabase_url=config.api_url, anon_key=config.anon_key,
                             service_role_key=config.service_role_key)

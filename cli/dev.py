@@ -10,20 +10,25 @@ import typer
 
 from . import _console
 
-app = typer.Typer(help="Run a local Supabase stack (PostgreSQL, PostgREST, Auth, Storage).",
-                  no_args_is_help=True)
-
-StateDir = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional)
-    "--state-dir", help="Where the stack keeps its data [env: RENDIO_STATE_DIR; .rendio]")]
-DbUrl = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    "--db-url", help="Use this existing PostgreSQL (a superuser URL) instead of the "
-    "embedded server [env: RENDIO_DB_URL]")]
-
 
 class Output(StrEnum):
     pretty = "pretty"
     env = "env"
     json = "json"
+
+
+app = typer.Typer(help="Run a local Supabase stack (PostgreSQL, PostgREST, Auth, Storage).",
+                  no_args_is_help=True)
+
+StateDir = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional)
+    "--state-dir", metavar="DIR", help="Where the stack keeps its data (env RENDIO_STATE_DIR; "
+    "default: .rendio beside the project's supabase/ folder).")]
+DbUrl = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--db-url", metavar="URL", help="Use this existing PostgreSQL (a superuser URL) instead "
+    "of the embedded server (env RENDIO_DB_URL).")]
+OutputOption = Annotated[Output, typer.Option(
+    "--output", "-o", help="pretty, env (as `supabase status -o env`) or json.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Same as -o json.")]
 
 
 def _stack(state_dir: Path | None, db_url: str | None):  # type: ignore[no-untyped-def]
@@ -63,21 +68,45 @@ def _exit_if_down(statuses: list) -> None:  # type: ignore[type-arg]
         raise typer.Exit(1)
 
 
+def _left_running(stack) -> None:  # type: ignore[no-untyped-def]
+    """After Ctrl-C: say which pieces are up, so nothing runs unnoticed."""
+    running = [s.name for s in stack.status() if s.running]
+    if running:
+        _console.warning(f"interrupted; left running: {', '.join(running)} "
+                         "(`rendio dev up` finishes the start, `rendio dev down` stops them)")
+    else:
+        _console.warning("interrupted; nothing was left running")
+
+
 @app.command()
 def up(
     state_dir: StateDir = None,
     db_url: DbUrl = None,
-    migrations_dir: Annotated[Path, typer.Option(
-        help="Apply pending migrations from this folder (skipped when missing)")] = Path(
-        "supabase/migrations"),
-    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Skip migrations")] = False,
-    output: Annotated[Output, typer.Option("--output", "-o")] = Output.pretty,
+    migrations_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--migrations-dir", metavar="DIR", file_okay=False,
+        help="Apply pending migrations from DIR (default: the project's "
+        "supabase/migrations; outside a project, Rendio's own).")] = None,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Skip migrations.")] = False,
+    output: OutputOption = Output.pretty,
+    json_: JsonOption = False,
 ) -> None:
     """Start the stack (idempotent: only pieces that are down are started)."""
+    from rendio_backend.project import find_project
+
+    project = find_project()
     stack = _stack(state_dir, db_url)
-    statuses = stack.up(migrations_dir=None if no_migrate else migrations_dir,
-                        on_step=_console.info)
-    _print_status(statuses, output, stack)
+    if migrations_dir is None and not no_migrate:
+        migrations_dir = project.migrations_to_apply()
+        if not project.found:
+            _console.info(f"no supabase/ folder from {project.root} upward: applying "
+                          "Rendio's own schema (`rendio init` copies it here)")
+    try:
+        statuses = stack.up(migrations_dir=None if no_migrate else migrations_dir,
+                            on_step=_console.info)
+    except KeyboardInterrupt:
+        _left_running(stack)
+        raise typer.Exit(130) from None
+    _print_status(statuses, Output.json if json_ else output, stack)
     _exit_if_down(statuses)
 
 
@@ -92,10 +121,8 @@ def down(state_dir: StateDir = None, db_url: DbUrl = None) -> None:
 def status(
     state_dir: StateDir = None,
     db_url: DbUrl = None,
-    output: Annotated[Output, typer.Option("--output", "-o",
-                                           help="pretty, env (as `supabase status -o env`) "
-                                                "or json")] = Output.pretty,
-    json_: Annotated[bool, typer.Option("--json", help="Same as -o json")] = False,
+    output: OutputOption = Output.pretty,
+    json_: JsonOption = False,
 ) -> None:
     """Show each piece's state and the connection settings; exit 1 when one is down."""
     stack = _stack(state_dir, db_url)
@@ -108,7 +135,7 @@ def status(
 def reset(
     state_dir: StateDir = None,
     db_url: DbUrl = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Drop the local database and bootstrap it again (all data is lost)."""
     if not yes:

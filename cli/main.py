@@ -1,19 +1,22 @@
 """The `rendio` command line: one Typer sub-app per command group.
 
 Heavy libraries are imported inside command bodies so `rendio --help` stays fast.
-Every expected failure is a one-line red message and exit code 1; usage errors exit 2;
-Ctrl-C exits 130. Tracebacks are shown only when RENDIO_DEBUG is set, even for bugs.
+Typer's standalone mode owns the exit codes of the command line itself: usage errors
+print Click's usage text and exit 2, an aborted prompt exits 1 ("Aborted!"), Ctrl-C
+exits 130. Every expected failure of a command is one red line and exit code 1.
+Tracebacks are shown only when RENDIO_DEBUG is set, even for bugs.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
-import click
 import typer
 
-from . import _console, db, demo, dev
+from . import _console, db, demo, dev, project
 
 app = typer.Typer(
     name="rendio",
@@ -21,10 +24,38 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain Click help: no `<bool>` type column, and `[env var: …]` notes kept.
+    rich_markup_mode=None,
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(db.app, name="db")
 app.command(name="demo")(demo.demo)
+app.command(name="init")(project.init)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"rendio {version('rendio-backend')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    workdir: Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional)
+        "--workdir", envvar="RENDIO_WORKDIR", show_envvar=True, metavar="DIR",
+        help="Run as if started in DIR (the project is found from there upward).")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")]
+    = False,
+) -> None:
+    """Rendio backend: local Supabase stack, migrations, provisioning and tools."""
+    if workdir is not None:
+        if not workdir.is_dir():
+            raise typer.BadParameter(f"{workdir} is not a directory", param_hint="--workdir")
+        # As `supabase --workdir`: every path below is then relative to it.
+        os.chdir(workdir)
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -38,17 +69,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 def main() -> None:
     try:
-        result = app(standalone_mode=False)
-    except click.exceptions.Abort:
-        _console.error("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        app()  # standalone: exits by itself, with Click's codes, on success and usage errors
     except Exception as exc:
         if os.environ.get("RENDIO_DEBUG"):
             raise
@@ -58,7 +79,6 @@ def main() -> None:
             _console.error(f"unexpected {type(exc).__name__}: {exc} "
                            "(set RENDIO_DEBUG=1 to see the traceback)")
         sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

@@ -115,9 +115,10 @@ def from_postgrest(exc: APIError) -> RendioError:
         # stable error code, detail = JSON.
         status = _int(code[2:])
         if status == 402:
+            required, available = _int(details.get("required")), _int(details.get("available"))
             return InsufficientCredits(
-                "insufficient credits", required=_int(details.get("required")),
-                available=_int(details.get("available")), details=details)
+                f"insufficient credits: {required} required, {available} available",
+                required=required, available=available, details=details)
         if status == 409:
             cls: type[RendioError] = {
                 "idempotency_key_in_use": IdempotencyConflict,
@@ -131,8 +132,11 @@ def from_postgrest(exc: APIError) -> RendioError:
                        details=details)
         cls = {400: ValidationError, 401: AuthError, 403: PermissionDenied,
                404: NotFound, 429: RateLimited}.get(status, ServerError)
-        return cls(message.replace("_", " "), code=message, http_status=status or None,
-                   details=details)
+        text = message.replace("_", " ")
+        if status == 404 and details.get("resource"):
+            # "model not found" and "user not found" must not read the same.
+            text = f"{details['resource']} not found"
+        return cls(text, code=message, http_status=status or None, details=details)
     if code == "42501":
         return PermissionDenied(message, code="forbidden", details=details)
     if code in _JWT_CODES:

@@ -40,7 +40,7 @@ from .models import (
 
 MB = 1024 * 1024
 
-# The app's buckets (SPEC §6): all private; objects live under {user_id}/...
+# The app's buckets: all private; objects live under {user_id}/...
 # Sizes: Supabase rejects a bucket limit above the project's global upload limit, which
 # is 50 MiB on the free plan, in `supabase start` and in the local stack; an 8 s 1080p
 # Veo 3.1 clip is ~10-30 MB, so videos get the full 50 MiB (a Pro project that raised
@@ -87,7 +87,7 @@ def canonical_json(value: Any, field: str = "body") -> bytes:
 
 
 def request_hash(method: str, path: str, body: Mapping[str, Any]) -> str:
-    """The request fingerprint stored with an idempotency key (SPEC §4).
+    """The request fingerprint stored with an idempotency key.
 
     SHA-256 hex of the upper-cased method, the path and `canonical_json(body)`, each
     followed by a newline, so equal requests hash equal however their keys were
@@ -352,8 +352,8 @@ class Catalog(BaseModel):
 
 
 def default_catalog_path() -> Path:
-    """supabase/catalog/models.json of the repository this package lives in."""
-    return Path(__file__).resolve().parent.parent / "supabase" / "catalog" / "models.json"
+    """Rendio's own catalog, shipped inside the package (works wherever it is installed)."""
+    return Path(__file__).resolve().parent / "catalog" / "models.json"
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -24,7 +24,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .errors import ConfigurationError
 
-__all__ = ["LOCAL_ANON_KEY", "LOCAL_API_URL", "LOCAL_SERVICE_ROLE_KEY", "RendioConfig"]
+__all__ = ["LOCAL_ANON_KEY", "LOCAL_API_URL", "LOCAL_SERVICE_ROLE_KEY", "RendioConfig",
+           "read_settings"]
 
 LOCAL_API_URL = "http://127.0.0.1:54321"
 # The Supabase CLI's well-known local demo keys (iss "supabase-demo", signed with its
@@ -58,18 +59,56 @@ _ENV_NAMES = {
 }
 
 
-def _is_loopback(url: str) -> bool:
+class _ProjectEnvFile:
+    """Default of `env_file`: the `.env` at the project's root (see `project.py`)."""
+
+    def __repr__(self) -> str:
+        return "PROJECT_ENV_FILE"
+
+
+PROJECT_ENV_FILE: Any = _ProjectEnvFile()
+
+
+def read_settings(
+    *,
+    env_file: str | os.PathLike[str] | None = PROJECT_ENV_FILE,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Every setting, `SUPABASE_*` and `RENDIO_*` alike: the environment over `.env`.
+
+    The one loader of the library and the local stack. `env_file` defaults to the
+    project's `.env` (a missing file is fine); None reads no file. Empty values count
+    as unset, so `RENDIO_DB_URL=` in `.env` means "not set".
+    """
+    if env_file is PROJECT_ENV_FILE:
+        from .project import find_project
+
+        env_file = find_project().env_file
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v})
+    source = os.environ if environ is None else environ
+    values.update({k: v for k, v in source.items() if v})
+    return values
+
+
+def is_loopback_host(host: str) -> bool:
     """True for `localhost` and loopback IP literals (127.0.0.0/8, ::1), nothing else.
 
     A name such as `127.example.com` is not local: it resolves wherever DNS says.
     """
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    host = host.strip("[]").rstrip(".").lower()
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when an http(s) URL names this machine (see `is_loopback_host`)."""
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 class RendioConfig(BaseModel):
@@ -102,8 +141,12 @@ class RendioConfig(BaseModel):
             return data
         values = {k: v for k, v in data.items() if v is not None}
         url = str(values.get("supabase_url") or LOCAL_API_URL)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"SUPABASE_URL must be an http(s) URL, not {url!r}",
+                                     code="invalid_supabase_url")
         values["supabase_url"] = url
-        if _is_loopback(url):
+        if is_loopback_url(url):
             values["anon_key"] = values.get("anon_key") or LOCAL_ANON_KEY
             values.setdefault("service_role_key", LOCAL_SERVICE_ROLE_KEY)
         elif not values.get("anon_key"):
@@ -139,7 +182,7 @@ class RendioConfig(BaseModel):
     @property
     def is_local(self) -> bool:
         """True when the URL points at this machine (a local stack)."""
-        return _is_loopback(self.supabase_url)
+        return is_loopback_url(self.supabase_url)
 
     def require_service_role_key(self) -> str:
         """The service role key, or ConfigurationError when it is not set."""
@@ -153,25 +196,19 @@ class RendioConfig(BaseModel):
     def from_env(
         cls,
         *,
-        env_file: str | os.PathLike[str] | None = ".env",
+        env_file: str | os.PathLike[str] | None = PROJECT_ENV_FILE,
         environ: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> RendioConfig:
         """Settings from `environ` (default: os.environ), then `env_file`, then defaults.
 
-        Keyword overrides win over both. A missing `env_file` is fine; `env_file=None`
-        reads no file. Raises ConfigurationError for invalid values, and when
-        SUPABASE_URL names a non-local host but SUPABASE_ANON_KEY is not set.
+        Keyword overrides win over both; see `read_settings` for `env_file`. Raises
+        ConfigurationError for invalid values, and when SUPABASE_URL names a non-local
+        host but SUPABASE_ANON_KEY is not set.
         """
-        values: dict[str, Any] = {}
-        if env_file is not None and Path(env_file).is_file():
-            for name, value in dotenv_values(env_file).items():
-                if name in _ENV_NAMES and value:
-                    values[_ENV_NAMES[name]] = value
-        source = os.environ if environ is None else environ
-        for name, field in _ENV_NAMES.items():
-            if source.get(name):
-                values[field] = source[name]
+        settings = read_settings(env_file=env_file, environ=environ)
+        values: dict[str, Any] = {field: settings[name] for name, field in _ENV_NAMES.items()
+                                  if name in settings}
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**values)

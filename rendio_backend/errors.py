@@ -139,7 +139,7 @@ class InsufficientCredits(RendioError):
 
     def __init__(
         self,
-        message: str = "insufficient credits",
+        message: str | None = None,
         *,
         required: int,
         available: int,
@@ -148,6 +148,7 @@ class InsufficientCredits(RendioError):
         details: dict[str, Any] | None = None,
     ) -> None:
         merged = {"required": required, "available": available, **(details or {})}
+        message = message or f"insufficient credits: {required} required, {available} available"
         super().__init__(message, code=code, http_status=http_status, details=merged)
         self.required = required
         self.available = available

@@ -237,14 +237,14 @@ def test_response_shape_checks() -> None:
 
 
 def test_only_loopback_hosts_are_local() -> None:
-    from rendio_backend.config import _is_loopback
+    from rendio_backend.config import is_loopback_url
 
     for url in ("http://127.0.0.1:1", "http://127.1.2.3", "http://localhost:8000",
                 "http://LOCALHOST.", "http://[::1]:54321"):
-        assert _is_loopback(url), url
+        assert is_loopback_url(url), url
     for url in ("http://127.example.com", "https://localhost.example.com",
                 "http://128.0.0.1", "https://abc.supabase.co", "http://[::2]", "not a url"):
-        assert not _is_loopback(url), url
+        assert not is_loopback_url(url), url
     with pytest.raises(ConfigurationError):  # no demo keys for a look-alike host
         RendioConfig(supabase_url="http://127.example.com:54321")
 

@@ -280,8 +280,8 @@ def test_reset_rebuilds_migrates_and_seeds(
     # Point the stack configuration at the scratch database so only it is reset.
     monkeypatch.setenv("RENDIO_DB_URL", db.superuser_url)
     monkeypatch.setenv("RENDIO_STATE_DIR", str(tmp_path / "state"))
-    result = runner.invoke(app, ["reset", "--db-url", db.url, "--migrations-dir", str(mdir),
-                                 "--seed-file", str(seed_file)])
+    result = runner.invoke(app, ["reset", "--yes", "--db-url", db.url, "--migrations-dir",
+                                 str(mdir), "--seed-file", str(seed_file)])
     assert result.exit_code == 0, result.output
     assert db.query("select to_regclass('public.leftover'), (select array_agg(id) "
                     "from public.a)") == [(None, [7])]
@@ -379,7 +379,7 @@ def test_reset_asks_before_dropping_a_remote_database(
 ) -> None:
     monkeypatch.setenv("RENDIO_DB_URL", "postgresql://postgres:pw@db.example.invalid/postgres")
     monkeypatch.setenv("RENDIO_STATE_DIR", str(tmp_path))
-    result = runner.invoke(app, ["reset"], input="n\n")
+    result = runner.invoke(app, ["reset", "--yes"], input="n\n")
     assert result.exit_code == 1
-    assert "Drop and recreate postgresql://postgres:***@db.example.invalid/postgres?" \
-        in result.stderr
+    assert "Reset postgresql://postgres:***@db.example.invalid/postgres?" in result.stderr
+    assert "not confirmed: the answer must be db.example.invalid" in result.stderr

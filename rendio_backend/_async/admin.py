@@ -170,7 +170,7 @@ class AsyncRendioAdmin(AsyncBase):
         *,
         idempotency_key: _Id | None = None,
     ) -> JobCreated:
-        """Charge the model's cost and create a pending job, idempotently (SPEC §3/§4).
+        """Charge the model's cost and create a pending job, idempotently.
 
         The key (generated here when none is given) is fixed before the first attempt
         and returned in `JobCreated.idempotency_key`. Connection errors, timeouts, 5xx
@@ -316,7 +316,7 @@ class AsyncRendioAdmin(AsyncBase):
             "p_older_than": _shared.interval(older_than, "older_than")}), "archive_old_jobs")
 
     async def verify_ledger(self) -> list[LedgerViolation]:
-        """Every violated ledger invariant (SPEC §2); empty when the ledger is sound."""
+        """Every violated ledger invariant; empty when the ledger is sound."""
         data = await self._call("verify_ledger", {})
         with translating():
             return [LedgerViolation.model_validate(row) for row in _shared.rows(data)]

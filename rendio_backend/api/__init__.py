@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The API's error envelope: `{"error": {"code", "message"}}` (SPEC §5)."""
+    """The API's error envelope: `{"error": {"code", "message"}}`."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 

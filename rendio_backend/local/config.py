@@ -7,13 +7,18 @@ tutorial and tool works against the local stack unchanged.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import jwt
 from starlette.types import ASGIApp
+
+from .errors import StackError
+
+if TYPE_CHECKING:
+    from rendio_backend.project import Project
 
 # The Supabase CLI's local defaults (supabase/cli pkg/config/apikeys.go).
 DEFAULT_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
@@ -22,6 +27,25 @@ DEFAULT_API_PORT = 54321
 DEFAULT_DB_PORT = 54322
 DB_PASSWORD = "postgres"
 DEFAULT_APPLE_CLIENT_IDS = ("com.rendio.app",)
+
+
+def _whole(env: Mapping[str, str], name: str) -> int:
+    try:
+        value = int(env[name])
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise StackError(f"{name} must be a positive whole number, not {env[name]!r}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    if name not in env:
+        return default
+    port = _whole(env, name)
+    if port > 65535:
+        raise StackError(f"{name} must be a port number (1-65535), not {port}")
+    return port
 
 
 def sign_api_key(secret: str, role: str) -> str:
@@ -50,27 +74,50 @@ class StackConfig:
     apple_client_ids: tuple[str, ...] = DEFAULT_APPLE_CLIENT_IDS
     # None: the stack's own fake Apple issuer (see `apple_issuer`).
     apple_issuer_override: str | None = None
+    # `[db] major_version` of the project's config.toml, when it says.
+    project_pg_major: int | None = None
     anon_key_override: str | None = field(default=None, repr=False)
     service_role_key_override: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, state_dir: Path | None = None, **overrides: object) -> StackConfig:
-        """Build the configuration from `RENDIO_*` environment variables and overrides."""
-        env = os.environ
+    def from_env(cls, state_dir: Path | None = None, *, project: Project | None = None,
+                 environ: Mapping[str, str] | None = None,
+                 **overrides: object) -> StackConfig:
+        """The stack of `project` (default: the one around the working directory).
+
+        Each setting comes from, in order: `overrides`, the environment, the project's
+        `.env`, its `supabase/config.toml`, the Supabase CLI's defaults.
+        """
+        from rendio_backend.config import read_settings
+        from rendio_backend.project import find_project
+
+        project = project or find_project()
+        env = read_settings(env_file=project.env_file, environ=environ)
+        toml = project.settings
         values: dict[str, object] = {
-            "state_dir": Path(state_dir or env.get("RENDIO_STATE_DIR", ".rendio")).absolute(),
-            "api_port": int(env.get("RENDIO_API_PORT", DEFAULT_API_PORT)),
-            "db_port": int(env.get("RENDIO_DB_PORT", DEFAULT_DB_PORT)),
+            # A relative RENDIO_STATE_DIR is the project's, wherever we run from.
+            "state_dir": (Path(state_dir).absolute() if state_dir else
+                          project.root / env["RENDIO_STATE_DIR"]
+                          if env.get("RENDIO_STATE_DIR") else project.state_dir),
+            "api_port": _port(env, "RENDIO_API_PORT", toml.api_port or DEFAULT_API_PORT),
+            "db_port": _port(env, "RENDIO_DB_PORT", toml.db_port or DEFAULT_DB_PORT),
             "jwt_secret": env.get("RENDIO_JWT_SECRET", DEFAULT_JWT_SECRET),
-            "external_db_url": env.get("RENDIO_DB_URL") or None,
-            "anon_key_override": env.get("RENDIO_ANON_KEY") or None,
-            "service_role_key_override": env.get("RENDIO_SERVICE_ROLE_KEY") or None,
-            "apple_issuer_override": env.get("RENDIO_APPLE_ISSUER") or None,
+            "external_db_url": env.get("RENDIO_DB_URL"),
+            "anon_key_override": env.get("RENDIO_ANON_KEY"),
+            "service_role_key_override": env.get("RENDIO_SERVICE_ROLE_KEY"),
+            "apple_issuer_override": env.get("RENDIO_APPLE_ISSUER"),
+            "project_pg_major": toml.db_major_version,
         }
         if env.get("RENDIO_PG_BIN"):
             values["pg_bin_dir"] = Path(env["RENDIO_PG_BIN"])
+        elif toml.db_major_version is not None:
+            # As the Supabase CLI runs the project's major: a system install of it, when
+            # there is one; else the embedded server (Stack.up says so).
+            system = Path(f"/usr/lib/postgresql/{toml.db_major_version}/bin")
+            if (system / "postgres").is_file():
+                values["pg_bin_dir"] = system
         if env.get("RENDIO_GATEWAY_WORKERS"):
-            values["gateway_workers"] = int(env["RENDIO_GATEWAY_WORKERS"])
+            values["gateway_workers"] = _whole(env, "RENDIO_GATEWAY_WORKERS")
         if env.get("RENDIO_APPLE_CLIENT_IDS"):
             values["apple_client_ids"] = tuple(env["RENDIO_APPLE_CLIENT_IDS"].split(","))
         values.update({k: v for k, v in overrides.items() if v is not None})

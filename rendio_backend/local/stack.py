@@ -103,9 +103,10 @@ class Stack:
                 self.postgres.init()
             if self.postgres.pid() is None:
                 say(f"starting PostgreSQL on port {self.config.db_port}")
+                self._say_if_other_major(say)
                 self.postgres.start()
         bootstrap(self.config.superuser_db_url)
-        if migrations_dir is not None and migrations_dir.is_dir():
+        if migrations_dir is not None:
             self._migrate(migrations_dir, say)
         started_postgrest = self._start_postgrest(say)
         started_gateway = self._start_gateway(say)
@@ -201,9 +202,20 @@ class Stack:
         self.gateway.start()
         return True
 
+    def _say_if_other_major(self, say: Callable[[str], None]) -> None:
+        wanted = self.config.project_pg_major
+        running = server_major_version(self.postgres.bin_dir)
+        if wanted is not None and running is not None and running != wanted:
+            say(f"warning: supabase/config.toml asks for PostgreSQL {wanted}; running "
+                f"{running} from {self.postgres.bin_dir} (set RENDIO_PG_BIN to a "
+                f"PostgreSQL {wanted} installation to match)")
+
     def _migrate(self, migrations_dir: Path, say: Callable[[str], None]) -> None:
         from cli.migrations import migrate
 
+        if not migrations_dir.is_dir():
+            raise StackError(f"migrations folder {migrations_dir} does not exist "
+                             "(create a migration with `rendio db new NAME`)")
         applied = migrate(self.config.db_url, migrations_dir)
         if applied:
             say(f"applied {len(applied)} migration(s)")
@@ -214,6 +226,20 @@ class Stack:
                 return True
         except StackError:
             return False
+
+
+def server_major_version(bin_dir: Path) -> int | None:
+    """The major version of the server binaries in `bin_dir` (None if unknown)."""
+    import re
+    import subprocess
+
+    try:
+        result = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
+                                text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"\b(\d+)(?:\.\d+)?", result.stdout)
+    return int(match[1]) if match else None
 
 
 def reset_database(config: StackConfig) -> None:
