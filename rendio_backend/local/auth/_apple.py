@@ -102,3 +102,24 @@ class AppleVerifier:
                 keys[str(data["kid"])] = jwt.PyJWK.from_dict(data, algorithm="RS256")
         self._keys = keys
         self._fetched_at = time.monotonic()
+
+
+def apple_identity_data(claims: dict[str, Any]) -> dict[str, Any]:
+    """The identity data GoTrue stores for an Apple id_token (`parseAppleIDToken`)."""
+    data: dict[str, Any] = {"iss": claims["iss"], "sub": claims["sub"],
+                            "provider_id": claims["sub"],
+                            # Apple vouches for the email it sends (or for its absence).
+                            "email_verified": True, "phone_verified": False}
+    if claims.get("email"):
+        data["email"] = str(claims["email"]).lower()
+    custom: dict[str, Any] = {}
+    if "is_private_email" in claims:
+        private = claims["is_private_email"]
+        custom["is_private_email"] = private is True or str(private).lower() == "true"
+    if "auth_time" in claims:
+        custom["auth_time"] = claims["auth_time"]
+    if claims.get("transfer_sub"):
+        custom["transfer_sub"] = claims["transfer_sub"]
+    if custom:
+        data["custom_claims"] = custom
+    return data

@@ -76,6 +76,11 @@ def internal(message: str) -> ApiError:
     return ApiError(500, "unexpected_failure", message)
 
 
+def phone_disabled(message: str) -> ApiError:
+    """Phone sign-up and sign-in need an SMS provider, which the local stack has not."""
+    return ApiError(400, "phone_provider_disabled", message)
+
+
 def _uses_2024_api(request: Request) -> bool:
     raw = request.headers.get(API_VERSION_HEADER, "")
     try:

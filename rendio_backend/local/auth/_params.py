@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from datetime import timedelta
@@ -10,6 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .._http import BodyErrors, json_object
 from ._errors import ApiError, bad_request
 
 # The pattern of github.com/badoux/checkmail, which GoTrue validates emails with.
@@ -17,24 +17,20 @@ _EMAIL = re.compile(
     r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
     r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
 )
-_E164 = re.compile(r"^[1-9]\d{1,14}$")
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+_BODY_ERRORS = BodyErrors(
+    invalid=lambda exc: bad_request("bad_json", f"Could not parse request body as JSON: {exc}"),
+    not_object=lambda: bad_request("bad_json", "Could not parse request body as JSON: json: "
+                                               "cannot unmarshal into a Go value of type object"),
+)
+
+
 async def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
     """The request's JSON object; GoTrue's `bad_json` error if it is not one."""
-    raw = await request.body()
-    if optional and not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request("bad_json", f"Could not parse request body as JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise bad_request("bad_json", "Could not parse request body as JSON: "
-                                      "json: cannot unmarshal into a Go value of type object")
-    return body
+    return await json_object(request, _BODY_ERRORS, allow_empty=optional)
 
 
 def text(body: dict[str, Any], key: str) -> str:
@@ -71,14 +67,6 @@ def validate_email(email: str) -> str:
         raise bad_request("validation_failed",
                           "Unable to validate email address: invalid format")
     return email.lower()
-
-
-def validate_phone(phone: str) -> str:
-    """The phone number without `+` and spaces, checked to be E.164."""
-    formatted = phone.replace("+", "").replace(" ", "")
-    if not _E164.match(formatted):
-        raise bad_request("validation_failed", "Invalid phone number format (E.164 required)")
-    return formatted
 
 
 def parse_go_duration(value: str) -> timedelta:

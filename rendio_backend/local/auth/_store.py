@@ -126,13 +126,6 @@ async def find_user_by_email(conn: Conn, email: str, aud: str) -> Row | None:
     return await cur.fetchone()
 
 
-async def find_user_by_phone(conn: Conn, phone: str, aud: str) -> Row | None:
-    cur = await conn.execute(
-        f"select {_USER_COLUMNS} from auth.users where instance_id = %s and phone = %s "
-        "and aud = %s", (NIL_INSTANCE, phone, aud))
-    return await cur.fetchone()
-
-
 async def find_duplicate_email(conn: Conn, email: str, aud: str,
                                exclude: uuid.UUID | str | None = None) -> Row | None:
     """Another user of `aud` holding `email`, through an identity or directly."""
@@ -146,19 +139,19 @@ async def find_duplicate_email(conn: Conn, email: str, aud: str,
 
 
 async def insert_user(conn: Conn, *, user_id: uuid.UUID, aud: str, email: str | None,
-                      phone: str | None, encrypted_password: str,
-                      app_metadata: dict[str, Any], user_metadata: dict[str, Any],
-                      is_anonymous: bool = False) -> None:
-    """Insert as GoTrue's `tx.Create(user)` does: empty role and tokens, NULL for unset."""
+                      encrypted_password: str, app_metadata: dict[str, Any],
+                      user_metadata: dict[str, Any], is_anonymous: bool = False) -> None:
+    """Insert as GoTrue's `tx.Create(user)` does: empty role and tokens, NULL for unset
+    (`phone` always: there is no phone sign-up here)."""
     await conn.execute(
         "insert into auth.users (instance_id, id, aud, role, email, encrypted_password, "
         "confirmation_token, recovery_token, email_change_token_new, email_change, "
         "email_change_token_current, email_change_confirm_status, phone, phone_change, "
         "phone_change_token, reauthentication_token, raw_app_meta_data, raw_user_meta_data, "
         "is_super_admin, is_sso_user, is_anonymous, created_at, updated_at) values "
-        "(%s, %s, %s, '', %s, %s, '', '', '', '', '', 0, %s, '', '', '', %s, %s, false, false, "
-        "%s, now(), now())",
-        (NIL_INSTANCE, user_id, aud, email or None, encrypted_password, phone or None,
+        "(%s, %s, %s, '', %s, %s, '', '', '', '', '', 0, null, '', '', '', %s, %s, false, "
+        "false, %s, now(), now())",
+        (NIL_INSTANCE, user_id, aud, email or None, encrypted_password,
          Jsonb(app_metadata), Jsonb(user_metadata), is_anonymous))
 
 
@@ -189,11 +182,6 @@ async def confirm_email(conn: Conn, user: Row) -> None:
     await update_user(conn, user["id"], {"confirmation_token": "",
                                          "email_confirmed_at": datetime.now(UTC)})
     await merge_metadata(conn, user, "raw_user_meta_data", {"email_verified": True})
-
-
-async def confirm_phone(conn: Conn, user: Row) -> None:
-    await update_user(conn, user["id"], {"confirmation_token": "",
-                                         "phone_confirmed_at": datetime.now(UTC)})
 
 
 async def delete_user(conn: Conn, user_id: uuid.UUID | str) -> None:
@@ -262,6 +250,11 @@ async def update_identity_data(conn: Conn, identity: Row, updates: Mapping[str, 
     await conn.execute(
         f"update auth.identities set identity_data = %s, updated_at = now(){stamp} "
         "where id = %s", (Jsonb(data), identity["id"]))
+
+
+async def set_identity_provider_id(conn: Conn, identity: Row, provider_id: str) -> None:
+    await conn.execute("update auth.identities set provider_id = %s where id = %s",
+                       (provider_id, identity["id"]))
 
 
 async def providers_of(conn: Conn, user_id: uuid.UUID | str) -> list[str]:

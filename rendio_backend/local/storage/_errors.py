@@ -12,9 +12,18 @@ HTTP 500 is kept for server errors (supabase/storage `src/http/error-handler.ts`
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .._http import json_response
+
+log = logging.getLogger("rendio.local.storage")
 
 
 class StorageApiError(Exception):
@@ -177,3 +186,25 @@ def from_pg_error(exc: psycopg.Error) -> StorageApiError:
                     "support.")
     return StorageApiError(status_code=500, code="DatabaseError",
                            message=f"database error, code: {state}")
+
+
+@contextmanager
+def conflict_as(error: Callable[[], StorageApiError]) -> Iterator[None]:
+    """A unique violation inside the block answers as `error()`: Storage names the
+    conflict after what was being created (a key, a bucket)."""
+    try:
+        yield
+    except StorageApiError as exc:
+        if exc.code == "ResourceAlreadyExists":
+            raise error() from None
+        raise
+
+
+def error_response(exc: Exception, request: Request) -> Response:
+    """Storage's JSON error body for `exc`; anything unexpected is logged and answered
+    as a bare InternalError, so no SQL text or traceback reaches the client."""
+    if not isinstance(exc, StorageApiError):
+        log.error("storage request failed: %s %s", request.method, request.url.path,
+                  exc_info=exc)
+        exc = internal_error()
+    return json_response(exc.body(), exc.http_status)

@@ -5,7 +5,7 @@ points at complete bytes: the bytes go to a temporary file first, are renamed to
 version path inside the database transaction (before commit) and the version they replace
 is removed only after commit. Version files are immutable, so copies and moves can share
 bytes through hard links. A reader may still lose the race against that removal; it
-re-reads the row and opens the newer version (see the service's `_open_current`).
+re-reads the row and opens the newer version (see `_downloads.with_current_bytes`).
 
 Keys are opaque strings, as in Storage: each `/`-separated segment (and the bucket id) is
 mapped to one directory name by `disk_name`, so `.`/`..` segments are never resolved and
@@ -25,7 +25,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -148,6 +148,19 @@ class FileStore:
         except OSError:  # e.g. a filesystem without hard links
             shutil.copyfile(source, final)
             os.chmod(final, 0o600)
+
+    @contextlib.contextmanager
+    def uncommitted(self) -> Iterator[list[Path]]:
+        """Collects the files written for a transaction that has not committed yet:
+        removed when the block fails (the rollback removes their rows), kept when it
+        ends normally, after the commit."""
+        written: list[Path] = []
+        try:
+            yield written
+        except BaseException:
+            for path in written:
+                self.discard(path)
+            raise
 
     def discard(self, path: Path | None) -> None:
         """Remove a file if it exists, then any directories it leaves empty."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from . import _errors as errors
 
@@ -77,3 +78,31 @@ def parse_file_size(value: int | str, global_limit: int) -> int:
     if value > global_limit:
         raise errors.entity_too_large()
     return value
+
+
+def bucket_settings(body: dict[str, Any], global_limit: int) -> dict[str, Any]:
+    """`public`, `file_size_limit` and `allowed_mime_types` as given, validated."""
+    settings: dict[str, Any] = {}
+    if "public" in body:
+        if not isinstance(body["public"], bool):
+            raise errors.validation_error("body/public must be boolean")
+        settings["public"] = body["public"]
+    if "file_size_limit" in body:
+        limit = body["file_size_limit"]
+        if limit is None:
+            settings["file_size_limit"] = None
+        elif isinstance(limit, bool) or not isinstance(limit, int | str):
+            raise errors.validation_error("body/file_size_limit must be integer")
+        else:
+            if isinstance(limit, int) and limit < 0:
+                raise errors.validation_error("body/file_size_limit must be >= 0")
+            settings["file_size_limit"] = parse_file_size(limit, global_limit)
+    if "allowed_mime_types" in body:
+        types = body["allowed_mime_types"]
+        if types is not None:
+            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+                raise errors.validation_error("body/allowed_mime_types must be array")
+            types = [t for t in types if t]
+            validate_bucket_mime_types(types)
+        settings["allowed_mime_types"] = types
+    return settings
