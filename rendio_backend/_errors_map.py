@@ -24,9 +24,10 @@ from .errors import (
     AuthError,
     ConfigurationError,
     Conflict,
-    IdempotencyConflict,
+    IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InsufficientCredits,
+    InvalidRequest,
     ModelUnavailable,
     NotFound,
     PermissionDenied,
@@ -36,7 +37,6 @@ from .errors import (
     ServerError,
     StorageError,
     TransactionAlreadyUsed,
-    ValidationError,
 )
 
 # PostgREST's own request errors (PGRST1xx: bad query syntax or parameters).
@@ -82,13 +82,13 @@ def from_status(status: int, message: str, *, service: str,
     by_status: dict[int, tuple[type[RendioError], str]] = {
         401: (AuthError, "unauthorized"), 403: (PermissionDenied, "forbidden"),
         404: (NotFound, "not_found"), 409: (Conflict, "conflict"),
-        413: (ValidationError, "payload_too_large"), 429: (RateLimited, "rate_limited")}
+        413: (InvalidRequest, "payload_too_large"), 429: (RateLimited, "rate_limited")}
     if status in by_status:
         cls, code = by_status[status]
         return cls(text, code=code, http_status=status, details=details)
     if 400 <= status < 500:
-        return ValidationError(text, code="invalid_request", http_status=status,
-                               details=details)
+        return InvalidRequest(text, code="invalid_request", http_status=status,
+                              details=details)
     if status in (502, 503, 504):
         return ServerError(text, code="service_unavailable", http_status=status,
                            details=details)
@@ -121,16 +121,16 @@ def from_postgrest(exc: APIError) -> RendioError:
                 required=required, available=available, details=details)
         if status == 409:
             cls: type[RendioError] = {
-                "idempotency_key_in_use": IdempotencyConflict,
+                "idempotency_key_in_use": IdempotencyKeyInUse,
                 "transaction_already_used": TransactionAlreadyUsed,
             }.get(message, Conflict)
             return cls(message.replace("_", " "), code=message, details=details)
         if status == 422:
             cls = {"idempotency_key_reused": IdempotencyKeyReused,
-                   "model_unavailable": ModelUnavailable}.get(message, ValidationError)
+                   "model_unavailable": ModelUnavailable}.get(message, InvalidRequest)
             return cls(message.replace("_", " "), code=message, http_status=422,
                        details=details)
-        cls = {400: ValidationError, 401: AuthError, 403: PermissionDenied,
+        cls = {400: InvalidRequest, 401: AuthError, 403: PermissionDenied,
                404: NotFound, 429: RateLimited}.get(status, ServerError)
         text = message.replace("_", " ")
         if status == 404 and details.get("resource"):
@@ -150,7 +150,7 @@ def from_postgrest(exc: APIError) -> RendioError:
     if code == "23505":
         return Conflict(message, code="conflict", details=details)
     if code in _INVALID_INPUT_CODES or code.startswith("PGRST1"):
-        return ValidationError(message, code="invalid_request", details=details)
+        return InvalidRequest(message, code="invalid_request", details=details)
     if not code or code == "401":
         # Not PostgREST's JSON: the gateway (Kong) rejected the API key.
         lowered = message.lower()
@@ -224,15 +224,15 @@ def from_storage(exc: StorageException) -> RendioError:
     if status == 409:
         return Conflict(message, code="already_exists", details=details)
     if status == 413:
-        return ValidationError(message, code="payload_too_large", http_status=413,
-                               details=details)
+        return InvalidRequest(message, code="payload_too_large", http_status=413,
+                              details=details)
     if status == 415:
-        return ValidationError(message, code="invalid_mime_type", http_status=415,
-                               details=details)
+        return InvalidRequest(message, code="invalid_mime_type", http_status=415,
+                              details=details)
     if status == 429:
         return RateLimited(message, details=details)
     if 400 <= status < 500:
-        return ValidationError(message, code="invalid_request", details=details)
+        return InvalidRequest(message, code="invalid_request", details=details)
     return StorageError(message, code="storage_error", http_status=status or None,
                         details=details)
 
@@ -276,8 +276,8 @@ def translating() -> Iterator[None]:
         raise ConfigurationError(f"invalid Supabase URL: {exc}", code="invalid_url") from exc
     except UnicodeEncodeError as exc:
         # httpx encodes URLs and bodies as UTF-8: a lone surrogate in a caller's text.
-        raise ValidationError("the request contains text that is not valid Unicode "
-                              "(a lone surrogate)", code="invalid_request") from exc
+        raise InvalidRequest("the request contains text that is not valid Unicode "
+                             "(a lone surrogate)", code="invalid_request") from exc
     except json.JSONDecodeError as exc:
         # A client library parsed a 2xx answer that was not JSON.
         raise ServerError("unexpected answer from Supabase: not JSON",

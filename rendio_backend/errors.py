@@ -12,11 +12,11 @@ they enter (`raise ... from exc`, so the original stays on `__cause__`)::
     ├── AuthError                 401: sign-in failed, no/expired session, bad API key
     ├── PermissionDenied          403: RLS or a missing privilege said no
     ├── NotFound                  404: no such row/object, or not yours
-    ├── ValidationError           400: the request itself is invalid
+    ├── InvalidRequest            400: the request itself is invalid
     ├── InsufficientCredits       402: required, available
     ├── Conflict                  409
-    │   ├── IdempotencyConflict   409: the key's first request is still running
-    │   └── TransactionAlreadyUsed 409: an IAP transaction credited to another user
+    │   ├── TransactionAlreadyUsed 409: an IAP transaction credited to another user
+    │   └── IdempotencyKeyInUse   409: the key's first request is still running
     ├── IdempotencyKeyReused      422: same key, different request
     ├── ModelUnavailable          422: the model is switched off
     ├── RateLimited               429
@@ -31,15 +31,16 @@ the status the HTTP API answers with; `details` carries structured context.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, TypedDict, Unpack
 
 __all__ = [
     "AuthError",
-    "Conflict",
     "ConfigurationError",
-    "IdempotencyConflict",
+    "Conflict",
+    "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
     "InsufficientCredits",
+    "InvalidRequest",
     "ModelUnavailable",
     "NotFound",
     "PermissionDenied",
@@ -50,15 +51,35 @@ __all__ = [
     "ServerError",
     "StorageError",
     "TransactionAlreadyUsed",
-    "ValidationError",
 ]
 
 
-class RendioError(Exception):
-    """Base of every error raised by rendio_backend."""
+class _Options(TypedDict, total=False):
+    """The keyword arguments of RendioError, for subclasses that add their own."""
 
-    default_code = "rendio_error"
-    default_status = 500
+    code: str | None
+    http_status: int | None
+    details: dict[str, Any] | None
+
+
+class RendioError(Exception):
+    """Base of every error raised by rendio_backend.
+
+    A subclass declares its default `code` and HTTP status in its class line,
+    `class NotFound(RendioError, code="not_found", status=404)`; it inherits what it
+    leaves out.
+    """
+
+    default_code: ClassVar[str] = "rendio_error"
+    default_status: ClassVar[int] = 500
+
+    def __init_subclass__(cls, *, code: str | None = None, status: int | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.default_code = code
+        if status is not None:
+            cls.default_status = status
 
     def __init__(
         self,
@@ -82,14 +103,11 @@ class RendioError(Exception):
                 f"http_status={self.http_status})")
 
 
-class ConfigurationError(RendioError):
+class ConfigurationError(RendioError, code="configuration_error", status=500):
     """The library is not configured well enough to make the call."""
 
-    default_code = "configuration_error"
-    default_status = 500
 
-
-class RendioConnectionError(RendioError):
+class RendioConnectionError(RendioError, code="connection_failed", status=503):
     """Supabase could not be reached (refused, reset, DNS, timeout); transient.
 
     The request may still have been applied (a timeout can hit after the server
@@ -98,130 +116,73 @@ class RendioConnectionError(RendioError):
     `details["idempotency_key"]`), never with a new one.
     """
 
-    default_code = "connection_failed"
-    default_status = 503
     retryable = True
 
 
-class AuthError(RendioError):
+class AuthError(RendioError, code="unauthorized", status=401):
     """Authentication failed: bad credentials or token, no session, invalid API key."""
 
-    default_code = "unauthorized"
-    default_status = 401
 
-
-class PermissionDenied(RendioError):
+class PermissionDenied(RendioError, code="forbidden", status=403):
     """The caller is authenticated but may not do this (RLS, privileges)."""
 
-    default_code = "forbidden"
-    default_status = 403
 
-
-class NotFound(RendioError):
+class NotFound(RendioError, code="not_found", status=404):
     """The row or object does not exist, or is not visible to the caller."""
 
-    default_code = "not_found"
-    default_status = 404
 
-
-class ValidationError(RendioError):
+class InvalidRequest(RendioError, code="invalid_request", status=400):
     """The request is invalid (bad argument, constraint, size or type)."""
 
-    default_code = "invalid_request"
-    default_status = 400
 
-
-class InsufficientCredits(RendioError):
+class InsufficientCredits(RendioError, code="insufficient_credits", status=402):
     """The balance is lower than the credits the operation needs."""
 
-    default_code = "insufficient_credits"
-    default_status = 402
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        required: int,
-        available: int,
-        code: str | None = None,
-        http_status: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        merged = {"required": required, "available": available, **(details or {})}
+    def __init__(self, message: str | None = None, *, required: int, available: int,
+                 **options: Unpack[_Options]) -> None:
+        options["details"] = {"required": required, "available": available,
+                              **(options.get("details") or {})}
         message = message or f"insufficient credits: {required} required, {available} available"
-        super().__init__(message, code=code, http_status=http_status, details=merged)
+        super().__init__(message, **options)
         self.required = required
         self.available = available
 
 
-class Conflict(RendioError):
+class Conflict(RendioError, code="conflict", status=409):
     """The request conflicts with the current state."""
 
-    default_code = "conflict"
-    default_status = 409
 
-
-class IdempotencyConflict(Conflict):
-    """The idempotency key's first request is still running; retry later."""
-
-    default_code = "idempotency_key_in_use"
-
-
-class TransactionAlreadyUsed(Conflict):
+class TransactionAlreadyUsed(Conflict, code="transaction_already_used"):
     """The App Store transaction was already credited to another user."""
 
-    default_code = "transaction_already_used"
+
+class IdempotencyKeyInUse(Conflict, code="idempotency_key_in_use"):
+    """The idempotency key's first request is still running; retry later."""
 
 
-class IdempotencyKeyReused(RendioError):
+class IdempotencyKeyReused(RendioError, code="idempotency_key_reused", status=422):
     """The idempotency key was used before with a different request."""
 
-    default_code = "idempotency_key_reused"
-    default_status = 422
 
-
-class ModelUnavailable(RendioError):
+class ModelUnavailable(RendioError, code="model_unavailable", status=422):
     """The model exists but is not available for generation."""
 
-    default_code = "model_unavailable"
-    default_status = 422
 
-
-class RateLimited(RendioError):
+class RateLimited(RendioError, code="rate_limited", status=429):
     """Too many requests; retry later."""
 
-    default_code = "rate_limited"
-    default_status = 429
 
-
-class ProviderError(RendioError):
+class ProviderError(RendioError, code="provider_error", status=502):
     """A video provider failed; `retryable` says whether trying again may help."""
 
-    default_code = "provider_error"
-    default_status = 502
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool,
-        code: str | None = None,
-        http_status: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message, code=code, http_status=http_status, details=details)
+    def __init__(self, message: str, *, retryable: bool, **options: Unpack[_Options]) -> None:
+        super().__init__(message, **options)
         self.retryable = retryable
 
 
-class StorageError(RendioError):
+class StorageError(RendioError, code="storage_error", status=500):
     """Storage failed for a reason not covered by a more specific error."""
 
-    default_code = "storage_error"
-    default_status = 500
 
-
-class ServerError(RendioError):
+class ServerError(RendioError, code="server_error", status=500):
     """The server failed or answered something unexpected."""
-
-    default_code = "server_error"
-    default_status = 500

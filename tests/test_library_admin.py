@@ -16,9 +16,10 @@ from rendio_backend import (
     BucketSpec,
     ChangeAction,
     CreditReason,
-    IdempotencyConflict,
+    IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InsufficientCredits,
+    InvalidRequest,
     JobStatus,
     ModelUnavailable,
     NotFound,
@@ -27,10 +28,9 @@ from rendio_backend import (
     RendioConfig,
     RendioConnectionError,
     TransactionAlreadyUsed,
-    ValidationError,
     request_hash,
 )
-from rendio_backend._shared import default_catalog_path
+from rendio_backend._core.catalog import default_catalog_path
 
 from .conftest import RunningStack, SqlRunner
 
@@ -170,11 +170,11 @@ def test_credits_add_deduct_iap_and_history(config: RendioConfig, admin: RendioA
     assert admin.apply_iap_refund(user_id, f"tx-{user_id}").already_processed
     with pytest.raises(NotFound):
         admin.apply_iap_refund(user_id, "no-such-transaction")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.add_credits(user_id, 0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.add_credits(user_id, 5, reason="video_generation")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.add_credits(user_id, 5, reason="free money")
 
     page = admin.credit_history(user_id, limit=2)
@@ -213,7 +213,7 @@ def test_job_lifecycle_claim_process_complete(config: RendioConfig, admin: Rendi
     assert admin.fail_job(created.job_id, "too late").failed is False
     with pytest.raises(NotFound):
         admin.complete_job(uuid.uuid4(), video_path="x.mp4")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.complete_job(created.job_id, video_path="")
 
 
@@ -248,9 +248,9 @@ def test_create_job_idempotency_and_errors(config: RendioConfig, admin: RendioAd
         admin.create_job(user_id, SORA, "a plane")
     with pytest.raises(NotFound):
         admin.create_job(user_id, uuid.uuid4(), "a plane")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.create_job(user_id, VEO, "")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.create_job(user_id, "not-a-uuid", "a plane")
     # A key whose first request is still running (left in_progress) is a conflict.
     busy = uuid.uuid4()
@@ -260,7 +260,7 @@ def test_create_job_idempotency_and_errors(config: RendioConfig, admin: RendioAd
         "operation_type) values (%s, %s, %s, 'video_generation')", user_id, busy, fingerprint)
     delays: list[float] = []
     monkeypatch.setattr(admin, "_jitter", _recorder(delays))
-    with pytest.raises(IdempotencyConflict) as conflict:
+    with pytest.raises(IdempotencyKeyInUse) as conflict:
         admin.create_job(user_id, VEO_FAST, "a train", idempotency_key=busy)
     assert conflict.value.http_status == 409
     assert delays == [0.5, 1.0]  # retried twice (capped backoff), then gave up
@@ -287,7 +287,7 @@ def test_maintenance_and_ledger(config: RendioConfig, admin: RendioAdmin,
     assert admin.archive_old_jobs(timedelta(days=90)) >= 1
     with pytest.raises(NotFound):
         admin.get_job(old.job_id)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.archive_old_jobs(-1)
     assert admin.verify_ledger() == []
 
@@ -392,12 +392,12 @@ def test_create_job_rejects_what_is_not_json(config: RendioConfig, admin: Rendio
     user_id = _funded_user(config, admin, credits=10)
     for prompt, settings in (("a \ud800 cat", None), ("a cat", {"fps": math.nan}),
                              ("a cat", {"when": uuid.uuid4()}), ("a cat", {"x": math.inf})):
-        with pytest.raises(ValidationError) as caught:
+        with pytest.raises(InvalidRequest) as caught:
             admin.create_job(user_id, VEO, prompt, settings)
         assert caught.value.details["field"] in ("prompt", "settings")
-    with pytest.raises(ValidationError):  # a lone surrogate in any other call, too
+    with pytest.raises(InvalidRequest):  # a lone surrogate in any other call, too
         admin.get_user_by_device_id("device-\udfff")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         admin.grant_initial_credits(user_id, "device-\udfff")
     assert _job_count(sql, user_id) == 0
     assert admin.get_user(user_id).credits_remaining == 10
@@ -405,7 +405,7 @@ def test_create_job_rejects_what_is_not_json(config: RendioConfig, admin: Rendio
 
 def test_storage_paths_with_dot_segments_are_refused(admin: RendioAdmin) -> None:
     for path in ("../secrets.mp4", "a/%2e%2e/b.mp4", "a/%ff.mp4"):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidRequest):
             admin.signed_url("videos", path)
 
 

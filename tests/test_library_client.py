@@ -16,6 +16,7 @@ from rendio_backend import (
     Balance,
     ConfigurationError,
     CreditReason,
+    InvalidRequest,
     JobStatus,
     NotFound,
     PermissionDenied,
@@ -24,7 +25,6 @@ from rendio_backend import (
     RendioConfig,
     Theme,
     Tier,
-    ValidationError,
 )
 from rendio_backend.local.fake_apple import FakeAppleIssuer
 
@@ -115,9 +115,9 @@ def test_update_profile_language_and_theme(alice: Player) -> None:
     assert updated.language == "tr" and updated.theme_preference is Theme.DARK
     assert alice.client.get_profile().language == "tr"
     assert alice.client.update_profile().language == "tr"  # nothing to change
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         alice.client.update_profile(theme="neon")
-    with pytest.raises(ValidationError):  # the CHECK constraint on language
+    with pytest.raises(InvalidRequest):  # the CHECK constraint on language
         alice.client.update_profile(language="not a language")
 
 
@@ -130,9 +130,9 @@ def test_credit_history_pages(alice: Player) -> None:
     assert second.items[-1].reason is CreditReason.INITIAL_GRANT
     assert second.next_cursor is None
     assert all(row.user_id == alice.user_id for row in first.items + second.items)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         alice.client.credit_history(cursor="not-a-cursor")
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         alice.client.credit_history(limit=0)
 
 
@@ -178,7 +178,7 @@ def test_videos_thumbnails_signed_urls_and_downloads(alice: Player, bob: Player,
     assert httpx.get(url).content == b"\x00\x00\x00\x18ftypmp42 fake"
     thumb_url = alice.client.thumbnail_url(job_id)
     assert httpx.get(thumb_url).content == b"\xff\xd8\xff fake jpeg"
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         alice.client.video_url(job_id, expires_in=0)
 
     # Bob reaches none of it: not the job, not the files.
@@ -196,10 +196,10 @@ def test_upload_image_into_own_folder(alice: Player, bob: Player, admin: RendioA
     assert alice.client.download_upload(uploaded.path) == b"\x89PNG fake"
     with pytest.raises(NotFound):
         bob.client.download_upload(uploaded.path)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         alice.client.upload_image(b"GIF89a", content_type="image/gif")
     # The server's limits: a type the bucket refuses and a file above 20 MB.
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         alice.client.upload_image(b"x" * (20 * 1024 * 1024 + 1), content_type="image/jpeg")
     signed = admin.signed_url("user_uploads", uploaded.path, expires_in=60)
     assert httpx.get(signed).content == b"\x89PNG fake"
@@ -416,8 +416,8 @@ def test_closed_client_and_its_bound_clients_refuse_calls(alice: Player,
 
 
 def test_bad_input_is_a_validation_error(alice: Player) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequest):
         alice.client.update_profile(language="tr\ud800")
     for path in (f"{alice.user_id}/../x.png", f"{alice.user_id}/%ff.png"):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidRequest):
             alice.client.download_upload(path)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 import rendio_backend
-from rendio_backend import ConfigurationError, RendioConfig, ValidationError, _shared, request_hash
+from rendio_backend import BUCKETS, ConfigurationError, InvalidRequest, RendioConfig, request_hash
+from rendio_backend._core import arguments, idempotency, paging, responses, storage
+from rendio_backend._core.catalog import load_catalog, seed_item
 from rendio_backend.config import LOCAL_ANON_KEY, LOCAL_API_URL, LOCAL_SERVICE_ROLE_KEY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,47 +109,47 @@ def test_request_hash_is_canonical() -> None:
 def test_cursors_round_trip_and_reject_garbage() -> None:
     when = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=UTC)
     job = uuid.uuid4()
-    keyset = _shared.job_keyset_filter(_shared.job_cursor(when, job))
+    keyset = paging.job_keyset_filter(paging.job_cursor(when, job))
     assert keyset == (f'created_at.lt."{when.isoformat()}",'
                       f'and(created_at.eq."{when.isoformat()}",job_id.lt.{job})')
-    assert _shared.cursor_version(_shared.version_cursor(7)) == 7
-    for garbage in ("", "!!!", _shared.encode_cursor({"x": 1}),
-                    _shared.encode_cursor({"c": "yesterday", "i": "nope"})):
-        with pytest.raises(ValidationError):
-            _shared.job_keyset_filter(garbage)
-    with pytest.raises(ValidationError):
-        _shared.cursor_version(_shared.encode_cursor({"v": "1; drop table"}))
+    assert paging.cursor_version(paging.version_cursor(7)) == 7
+    for garbage in ("", "!!!", paging.encode_cursor({"x": 1}),
+                    paging.encode_cursor({"c": "yesterday", "i": "nope"})):
+        with pytest.raises(InvalidRequest):
+            paging.job_keyset_filter(garbage)
+    with pytest.raises(InvalidRequest):
+        paging.cursor_version(paging.encode_cursor({"v": "1; drop table"}))
 
 
 def test_idempotency_keys_and_paths() -> None:
     key = uuid.uuid4()
-    assert _shared.idempotency_key(key) == key
-    assert _shared.idempotency_key(str(key)) == key
-    assert isinstance(_shared.idempotency_key(None), uuid.UUID)
-    with pytest.raises(ValidationError):
-        _shared.idempotency_key("not-a-uuid")
+    assert idempotency.idempotency_key(key) == key
+    assert idempotency.idempotency_key(str(key)) == key
+    assert isinstance(idempotency.idempotency_key(None), uuid.UUID)
+    with pytest.raises(InvalidRequest):
+        idempotency.idempotency_key("not-a-uuid")
     user = uuid.uuid4()
-    assert _shared.object_key("videos", f"videos/{user}/j.mp4") == f"{user}/j.mp4"
-    assert _shared.object_key("videos", f"{user}/j.mp4") == f"{user}/j.mp4"
-    assert _shared.upload_path(user, "image/jpeg", "face") == f"{user}/face.jpg"
-    with pytest.raises(ValidationError):
-        _shared.upload_path(user, "image/jpeg", "../escape")
-    assert _shared.interval(90, "lease") == "90.000000 seconds"
+    assert storage.object_key("videos", f"videos/{user}/j.mp4") == f"{user}/j.mp4"
+    assert storage.object_key("videos", f"{user}/j.mp4") == f"{user}/j.mp4"
+    assert storage.upload_path(user, "image/jpeg", "face") == f"{user}/face.jpg"
+    with pytest.raises(InvalidRequest):
+        storage.upload_path(user, "image/jpeg", "../escape")
+    assert arguments.interval(90, "lease") == "90.000000 seconds"
 
 
 def test_bucket_and_catalog_diffs() -> None:
-    spec = _shared.BUCKETS[0]
+    spec = BUCKETS[0]
     same = {"public": False, "file_size_limit": spec.file_size_limit,
             "allowed_mime_types": list(reversed(spec.allowed_mime_types))}
-    assert _shared.bucket_item(spec, same).action.value == "unchanged"
-    assert _shared.bucket_item(spec, None).action.value == "created"
-    assert _shared.bucket_item(spec, {**same, "public": True}).changes == {
+    assert storage.bucket_item(spec, same).action.value == "unchanged"
+    assert storage.bucket_item(spec, None).action.value == "created"
+    assert storage.bucket_item(spec, {**same, "public": True}).changes == {
         "public": [True, False]}
-    catalog = _shared.load_catalog()
+    catalog = load_catalog()
     veo = catalog.models[0]
     assert veo.provider_model_id == "fal-ai/veo3.1"
-    assert _shared.seed_item(veo, veo.row()).action.value == "unchanged"
-    assert _shared.seed_item(veo, {**veo.row(), "name": "x"}).changed_fields == ["name"]
+    assert seed_item(veo, veo.row()).action.value == "unchanged"
+    assert seed_item(veo, {**veo.row(), "name": "x"}).changed_fields == ["name"]
     assert {m.provider_model_id for m in catalog.models if not m.is_available} == {
         "fal-ai/sora-2/text-to-video", "fal-ai/sora-2/image-to-video"}
 
@@ -160,26 +162,26 @@ def test_request_hash_hashes_exactly_the_json_and_rejects_the_rest() -> None:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     expected = hashlib.sha256(f"POST\n/p\n{canonical}\n".encode()).hexdigest()
     assert request_hash("post", "/p", body) == expected  # the stored format is unchanged
-    assert _shared.canonical_json(body) == canonical.encode("utf-8")
+    assert idempotency.canonical_json(body) == canonical.encode("utf-8")
     # default=str used to hash a datetime and its ISO string alike; now neither collides.
     when = datetime(2026, 1, 1, tzinfo=UTC)
     for bad in ({"x": when}, {"x": float("nan")}, {"x": float("inf")}, {"x": "\ud800"},
                 {"x": {1, 2}}, {"x": b"bytes"}):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidRequest):
             request_hash("POST", "/p", bad)
-    body = _shared.generation_body(uuid.UUID("8B87C271-F01C-550B-9E12-36CF851AAE46"), "a", None)
+    body = idempotency.generation_body(uuid.UUID("8B87C271-F01C-550B-9E12-36CF851AAE46"), "a", None)
     assert body == {"model_id": "8b87c271-f01c-550b-9e12-36cf851aae46", "prompt": "a",
                     "settings": {}}
     for prompt, settings in (("\udfff", None), ("ok", {"fps": float("nan")}),
                              ("ok", {"when": when})):
-        with pytest.raises(ValidationError) as caught:
-            _shared.generation_body(uuid.uuid4(), prompt, settings)
+        with pytest.raises(InvalidRequest) as caught:
+            idempotency.generation_body(uuid.uuid4(), prompt, settings)
         assert caught.value.details["field"] in ("prompt", "settings")
 
 
 def test_retry_policy() -> None:
     from rendio_backend import (
-        IdempotencyConflict,
+        IdempotencyKeyInUse,
         IdempotencyKeyReused,
         InsufficientCredits,
         RendioConnectionError,
@@ -187,32 +189,32 @@ def test_retry_policy() -> None:
     )
 
     retryable = [RendioConnectionError("down"), RendioConnectionError("slow", code="timeout"),
-                 IdempotencyConflict("busy"), ServerError("boom", http_status=503),
+                 IdempotencyKeyInUse("busy"), ServerError("boom", http_status=503),
                  ServerError("boom")]
     for error in retryable:
-        assert _shared.should_retry(error, 0) and _shared.should_retry(error, 1)
-        assert not _shared.should_retry(error, 2)  # at most 2 retries
-        assert not _shared.should_retry(error, 0, max_retries=0)
-    permanent = [ValidationError("bad"), IdempotencyKeyReused("other"),
+        assert idempotency.should_retry(error, 0) and idempotency.should_retry(error, 1)
+        assert not idempotency.should_retry(error, 2)  # at most 2 retries
+        assert not idempotency.should_retry(error, 0, max_retries=0)
+    permanent = [InvalidRequest("bad"), IdempotencyKeyReused("other"),
                  InsufficientCredits(required=4, available=1),
                  ServerError("old schema", code="schema_out_of_date"),
                  ServerError("odd", code="invalid_response"),
                  ServerError("redirect", code="unexpected_redirect", http_status=502)]
     for error in permanent:
-        assert not _shared.should_retry(error, 0), error
-    assert [_shared.backoff_seconds(n) for n in (1, 2, 3, 4, 5, 10)] == [
+        assert not idempotency.should_retry(error, 0), error
+    assert [idempotency.backoff_seconds(n) for n in (1, 2, 3, 4, 5, 10)] == [
         0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
     for _ in range(200):
-        assert 1.0 <= _shared.add_jitter(2.0) <= 2.0
+        assert 1.0 <= idempotency.add_jitter(2.0) <= 2.0
 
 
 def test_storage_paths_storage3_would_refuse_are_validation_errors() -> None:
     user = uuid.uuid4()
     for bad in ("../etc/passwd", f"{user}/../x.mp4", f"{user}/./x.mp4", f"{user}/%2e%2e/x",
                 f"{user}/%ff.mp4", "", "videos/"):
-        with pytest.raises(ValidationError):
-            _shared.object_key("videos", bad)
-    assert _shared.object_key("videos", f"/{user}/a%20b.mp4") == f"{user}/a%20b.mp4"
+        with pytest.raises(InvalidRequest):
+            storage.object_key("videos", bad)
+    assert storage.object_key("videos", f"/{user}/a%20b.mp4") == f"{user}/a%20b.mp4"
 
 
 def test_response_shape_checks() -> None:
@@ -221,19 +223,19 @@ def test_response_shape_checks() -> None:
     key = uuid.uuid4()
     good = {"response": {"job_id": str(uuid.uuid4()), "status": "pending", "credits_used": 2,
                          "credits_remaining": 8}, "replayed": True, "status_code": 202}
-    created = _shared.job_created(good, key)
+    created = responses.job_created(good, key)
     assert created.idempotency_key == key and created.replayed
     answers: list[object] = [None, [], "text", {"response": None}, {"response": {"job_id": "x"}}]
     for bad in answers:
         with pytest.raises(ServerError) as caught:
-            _shared.job_created(bad, key)
+            responses.job_created(bad, key)
         assert caught.value.code == "invalid_response"
-    assert _shared.count(3, "f") == 3
+    assert responses.count(3, "f") == 3
     for answer in (None, "3", True, 2.5, [1]):
         with pytest.raises(ServerError):
-            _shared.count(answer, "f")
+            responses.count(answer, "f")
     with pytest.raises(ServerError):
-        _shared.signed_url({"error": "x"})
+        responses.signed_url({"error": "x"})
 
 
 def test_only_loopback_hosts_are_local() -> None:
@@ -263,7 +265,7 @@ def test_errors_without_a_usable_body_map_by_status() -> None:
 
     for code, expected, status in (("429", RateLimited, 429), ("403", PermissionDenied, 403),
                                    ("404", NotFound, 404), ("500", ServerError, 500),
-                                   ("502", ServerError, 502), ("418", ValidationError, 418),
+                                   ("502", ServerError, 502), ("418", InvalidRequest, 418),
                                    ("401", AuthError, 401), ("302", ServerError, 502)):
         mapped = from_postgrest(APIError({"code": code, "message": "Whatever",
                                           "details": "<html>...</html>"}))

@@ -21,9 +21,10 @@ from rendio_backend import (
     AuthError,
     ConfigurationError,
     Conflict,
-    IdempotencyConflict,
+    IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InsufficientCredits,
+    InvalidRequest,
     ModelUnavailable,
     NotFound,
     PermissionDenied,
@@ -37,7 +38,6 @@ from rendio_backend import (
     ServerError,
     StorageError,
     TransactionAlreadyUsed,
-    ValidationError,
 )
 from rendio_backend._errors_map import from_auth, from_httpx, from_postgrest, from_storage
 
@@ -105,7 +105,7 @@ def test_expired_token_is_an_auth_error(stack: RunningStack) -> None:
 @pytest.mark.parametrize(("error", "expected", "code"), [
     ({"code": "PT402", "message": "insufficient_credits",
       "details": '{"required": 4, "available": 1}'}, InsufficientCredits, "insufficient_credits"),
-    ({"code": "PT409", "message": "idempotency_key_in_use"}, IdempotencyConflict,
+    ({"code": "PT409", "message": "idempotency_key_in_use"}, IdempotencyKeyInUse,
      "idempotency_key_in_use"),
     ({"code": "PT409", "message": "transaction_already_used"}, TransactionAlreadyUsed,
      "transaction_already_used"),
@@ -113,7 +113,7 @@ def test_expired_token_is_an_auth_error(stack: RunningStack) -> None:
      "idempotency_key_reused"),
     ({"code": "PT422", "message": "model_unavailable"}, ModelUnavailable, "model_unavailable"),
     ({"code": "PT404", "message": "not_found"}, NotFound, "not_found"),
-    ({"code": "PT400", "message": "invalid_request"}, ValidationError, "invalid_request"),
+    ({"code": "PT400", "message": "invalid_request"}, InvalidRequest, "invalid_request"),
     ({"code": "PT429", "message": "rate_limited"}, RateLimited, "rate_limited"),
     ({"code": "42501", "message": "permission denied for function"}, PermissionDenied,
      "forbidden"),
@@ -121,7 +121,7 @@ def test_expired_token_is_an_auth_error(stack: RunningStack) -> None:
     ({"code": "PGRST202", "message": "Could not find the function"}, ServerError,
      "schema_out_of_date"),
     ({"code": "23505", "message": "duplicate key"}, Conflict, "conflict"),
-    ({"code": "22P02", "message": "invalid input syntax for type uuid"}, ValidationError,
+    ({"code": "22P02", "message": "invalid input syntax for type uuid"}, InvalidRequest,
      "invalid_request"),
     ({"code": None, "message": "No API key found in request"}, AuthError, "invalid_api_key"),
     ({"code": "57P01", "message": "terminating connection"}, ServerError,
@@ -143,7 +143,7 @@ def test_auth_storage_and_httpx_errors_map() -> None:
     assert isinstance(from_auth(AuthApiError("slow down", 429, "over_request_rate_limit")),
                       RateLimited)
     for status, expected in (("404", NotFound), ("403", PermissionDenied), ("409", Conflict),
-                             ("413", ValidationError), ("415", ValidationError),
+                             ("413", InvalidRequest), ("415", InvalidRequest),
                              ("500", StorageError)):
         assert type(from_storage(StorageApiError("x", "e", status))) is expected
     assert isinstance(from_storage(StorageApiError("Invalid JWT", "InvalidJWT", "400")),
@@ -162,12 +162,12 @@ def test_errors_through_the_real_stack(stack: RunningStack) -> None:
     with RendioAdmin(config) as admin:
         with pytest.raises(NotFound):
             admin.get_user(uuid.uuid4())
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidRequest):
             admin.get_user("not-a-uuid")
         with pytest.raises(NotFound) as storage_missing:
             admin.signed_url("videos", f"{uuid.uuid4()}/missing.mp4")
         assert isinstance(storage_missing.value.__cause__, StorageApiError)
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidRequest):
             admin.claim_jobs("", limit=1)
 
 

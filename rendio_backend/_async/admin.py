@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
-from .. import _shared
+from .._core import arguments, catalog, idempotency, paging, responses, storage
 from .._errors_map import translating
 from ..config import RendioConfig
-from ..errors import NotFound, RendioError, ValidationError
+from ..errors import InvalidRequest, NotFound, RendioError
 from ..models import (
     BucketSpec,
     ChangeAction,
@@ -65,7 +65,7 @@ class AsyncRendioAdmin(AsyncBase):
     # --- users --------------------------------------------------------------------------
     async def get_user(self, user_id: _Id) -> User:
         """A user by id; NotFound if there is none."""
-        return await self._user_where("id", str(_shared.as_uuid(user_id, "user_id")))
+        return await self._user_where("id", str(arguments.as_uuid(user_id, "user_id")))
 
     async def get_user_by_device_id(self, device_id: str) -> User:
         """The user a device is bound to; NotFound if none."""
@@ -79,7 +79,7 @@ class AsyncRendioAdmin(AsyncBase):
         with translating():
             response = await (self._rest(self._key).table("users").select("*")
                               .eq(column, value).execute())
-            found = _shared.rows(response.data)
+            found = responses.rows(response.data)
             if not found:
                 raise NotFound("user not found", details={"resource": "user", column: value})
             return User.model_validate(found[0])
@@ -91,7 +91,7 @@ class AsyncRendioAdmin(AsyncBase):
         True when credits were granted, False when the user or device had claimed.
         """
         granted = await self._call("grant_initial_credits", {
-            "p_user_id": str(_shared.as_uuid(user_id, "user_id")), "p_device_id": device_id})
+            "p_user_id": str(arguments.as_uuid(user_id, "user_id")), "p_device_id": device_id})
         return bool(granted)
 
     async def add_credits(
@@ -108,8 +108,8 @@ class AsyncRendioAdmin(AsyncBase):
         `already_processed=True`; TransactionAlreadyUsed if another user got it.
         """
         data = await self._call("add_credits", {
-            "p_user_id": str(_shared.as_uuid(user_id, "user_id")), "p_amount": amount,
-            "p_reason": _shared.credit_reason(reason), "p_transaction_id": transaction_id})
+            "p_user_id": str(arguments.as_uuid(user_id, "user_id")), "p_amount": amount,
+            "p_reason": arguments.credit_reason(reason), "p_transaction_id": transaction_id})
         with translating():
             return CreditGrant.model_validate(data)
 
@@ -123,16 +123,16 @@ class AsyncRendioAdmin(AsyncBase):
     ) -> Deduction:
         """Remove credits, never below 0 (InsufficientCredits with required/available)."""
         data = await self._call("deduct_credits", {
-            "p_user_id": str(_shared.as_uuid(user_id, "user_id")), "p_amount": amount,
-            "p_reason": _shared.credit_reason(reason),
-            "p_job_id": str(_shared.as_uuid(job_id, "job_id")) if job_id else None})
+            "p_user_id": str(arguments.as_uuid(user_id, "user_id")), "p_amount": amount,
+            "p_reason": arguments.credit_reason(reason),
+            "p_job_id": str(arguments.as_uuid(job_id, "job_id")) if job_id else None})
         with translating():
             return Deduction.model_validate(data)
 
     async def apply_iap_refund(self, user_id: _Id, transaction_id: str) -> IapRefund:
         """Take back an App Store purchase (never below 0; the shortfall is logged). Once."""
         data = await self._call("apply_iap_refund", {
-            "p_user_id": str(_shared.as_uuid(user_id, "user_id")),
+            "p_user_id": str(arguments.as_uuid(user_id, "user_id")),
             "p_transaction_id": transaction_id})
         with translating():
             return IapRefund.model_validate(data)
@@ -145,19 +145,19 @@ class AsyncRendioAdmin(AsyncBase):
         cursor: str | None = None,
     ) -> Page[CreditTransaction]:
         """Any user's ledger rows, newest first (keyset pagination on version)."""
-        size = _shared.page_limit(limit, _shared.MAX_HISTORY_PAGE)
+        size = paging.page_limit(limit, paging.MAX_HISTORY_PAGE)
         query = (self._rest(self._key).table("quota_log").select("*")
-                 .eq("user_id", str(_shared.as_uuid(user_id, "user_id")))
+                 .eq("user_id", str(arguments.as_uuid(user_id, "user_id")))
                  .order("version", desc=True).limit(size + 1))
         if cursor:
-            query = query.lt("version", _shared.cursor_version(cursor))
+            query = query.lt("version", paging.cursor_version(cursor))
         with translating():
             response = await query.execute()
             items = [CreditTransaction.model_validate(row)
-                     for row in _shared.rows(response.data)]
+                     for row in responses.rows(response.data)]
         more = len(items) > size
         items = items[:size]
-        next_cursor = _shared.version_cursor(items[-1].version) if more else None
+        next_cursor = paging.version_cursor(items[-1].version) if more else None
         return Page[CreditTransaction](items=items, next_cursor=next_cursor)
 
     # --- jobs ---------------------------------------------------------------------------
@@ -174,13 +174,13 @@ class AsyncRendioAdmin(AsyncBase):
 
         The key (generated here when none is given) is fixed before the first attempt
         and returned in `JobCreated.idempotency_key`. Connection errors, timeouts, 5xx
-        answers and IdempotencyConflict (the key's first attempt still running) are
+        answers and IdempotencyKeyInUse (the key's first attempt still running) are
         retried up to 2 times with capped exponential backoff and jitter, always with
         the same key, so a request that reached the database before its answer was
         lost is replayed (`replayed=True`), never charged twice. When the call fails
         anyway, the error's `details["idempotency_key"]` holds the key: retry later with
         it, not with a new one. IdempotencyKeyReused for another request under a used
-        key; ValidationError when `prompt` or `settings` is not JSON.
+        key; InvalidRequest when `prompt` or `settings` is not JSON.
 
         The request fingerprint stored with the key is computed here, and only here:
         `request_hash("POST", "/functions/v1/generate-video", body)` over the canonical
@@ -189,17 +189,18 @@ class AsyncRendioAdmin(AsyncBase):
         hash the same canonical body with the exported `request_hash`, so a key used
         through either path replays on the other.
         """
-        key = _shared.idempotency_key(idempotency_key)
+        key = idempotency.idempotency_key(idempotency_key)
         try:
-            model = _shared.as_uuid(model_id, "model_id")
-            body = _shared.generation_body(model, prompt, settings)
+            model = arguments.as_uuid(model_id, "model_id")
+            body = idempotency.generation_body(model, prompt, settings)
             params = {
-                "p_user_id": str(_shared.as_uuid(user_id, "user_id")),
+                "p_user_id": str(arguments.as_uuid(user_id, "user_id")),
                 "p_model_id": body["model_id"],
                 "p_prompt": body["prompt"],
                 "p_settings": body["settings"],
                 "p_idempotency_key": str(key),
-                "p_request_hash": _shared.request_hash("POST", _shared.GENERATE_PATH, body),
+                "p_request_hash": idempotency.request_hash(
+                    "POST", idempotency.GENERATE_PATH, body),
             }
             retries = 0
             while True:
@@ -207,22 +208,22 @@ class AsyncRendioAdmin(AsyncBase):
                     data = await self._call("create_video_job", params)
                     break
                 except RendioError as exc:
-                    if not _shared.should_retry(exc, retries, self._max_retries):
+                    if not idempotency.should_retry(exc, retries, self._max_retries):
                         raise
                 retries += 1
                 await self._pause_before_retry(retries)
-            return _shared.job_created(data, key)
+            return responses.job_created(data, key)
         except RendioError as exc:
             exc.details.setdefault("idempotency_key", str(key))
             raise
 
     async def get_job(self, job_id: _Id) -> VideoJob:
         """Any job by id (soft-deleted ones too); NotFound if there is none."""
-        job = str(_shared.as_uuid(job_id, "job_id"))
+        job = str(arguments.as_uuid(job_id, "job_id"))
         with translating():
             response = await (self._rest(self._key).table("video_jobs").select("*")
                               .eq("job_id", job).execute())
-            found = _shared.rows(response.data)
+            found = responses.rows(response.data)
             if not found:
                 raise NotFound("job not found", details={"resource": "job", "id": job})
             return VideoJob.model_validate(found[0])
@@ -235,10 +236,7 @@ class AsyncRendioAdmin(AsyncBase):
         lease: timedelta | float = timedelta(minutes=5),
     ) -> list[VideoJob]:
         """Lease up to `limit` pending jobs (oldest first) to `worker` (SKIP LOCKED)."""
-        data = await self._call("claim_pending_jobs", {
-            "p_worker": worker, "p_limit": limit, "p_lease": _shared.interval(lease, "lease")})
-        with translating():
-            return [VideoJob.model_validate(row) for row in _shared.rows(data)]
+        return await self._claim("claim_pending_jobs", worker, limit, lease)
 
     async def claim_processing_jobs(
         self,
@@ -248,10 +246,14 @@ class AsyncRendioAdmin(AsyncBase):
         lease: timedelta | float = timedelta(minutes=1),
     ) -> list[VideoJob]:
         """Lease up to `limit` processing jobs to a poller (for providers without webhooks)."""
-        data = await self._call("claim_processing_jobs", {
-            "p_worker": worker, "p_limit": limit, "p_lease": _shared.interval(lease, "lease")})
+        return await self._claim("claim_processing_jobs", worker, limit, lease)
+
+    async def _claim(self, function: str, worker: str, limit: int,
+                     lease: timedelta | float) -> list[VideoJob]:
+        data = await self._call(function, {
+            "p_worker": worker, "p_limit": limit, "p_lease": arguments.interval(lease, "lease")})
         with translating():
-            return [VideoJob.model_validate(row) for row in _shared.rows(data)]
+            return [VideoJob.model_validate(row) for row in responses.rows(data)]
 
     async def mark_processing(
         self,
@@ -269,7 +271,7 @@ class AsyncRendioAdmin(AsyncBase):
         False means the lease was lost or the job already finished.
         """
         changed = await self._call("mark_job_processing", {
-            "p_job_id": str(_shared.as_uuid(job_id, "job_id")), "p_worker": worker,
+            "p_job_id": str(arguments.as_uuid(job_id, "job_id")), "p_worker": worker,
             "p_provider": provider, "p_provider_job_id": provider_job_id,
             "p_status_url": status_url, "p_response_url": response_url,
             "p_cancel_url": cancel_url})
@@ -284,7 +286,7 @@ class AsyncRendioAdmin(AsyncBase):
     ) -> bool:
         """Complete an unfinished job with its Storage paths; False if already final."""
         changed = await self._call("complete_video_job", {
-            "p_job_id": str(_shared.as_uuid(job_id, "job_id")), "p_video_path": video_path,
+            "p_job_id": str(arguments.as_uuid(job_id, "job_id")), "p_video_path": video_path,
             "p_thumbnail_path": thumbnail_path})
         return bool(changed)
 
@@ -295,79 +297,79 @@ class AsyncRendioAdmin(AsyncBase):
         it); repeating the call refunds nothing (`failed=False`).
         """
         data = await self._call("fail_video_job", {
-            "p_job_id": str(_shared.as_uuid(job_id, "job_id")), "p_error": error})
+            "p_job_id": str(arguments.as_uuid(job_id, "job_id")), "p_error": error})
         with translating():
             return JobFailure.model_validate(data)
 
     # --- maintenance --------------------------------------------------------------------
     async def purge_expired_idempotency_keys(self) -> int:
         """Delete idempotency keys older than 24 hours; returns how many."""
-        return _shared.count(await self._call("purge_expired_idempotency_keys", {}),
+        return responses.count(await self._call("purge_expired_idempotency_keys", {}),
                              "purge_expired_idempotency_keys")
 
     async def fail_stuck_jobs(self, older_than: timedelta | float = timedelta(hours=2)) -> int:
         """Fail and refund jobs past their deadline or older than `older_than`."""
-        return _shared.count(await self._call("fail_stuck_jobs", {
-            "p_older_than": _shared.interval(older_than, "older_than")}), "fail_stuck_jobs")
+        return responses.count(await self._call("fail_stuck_jobs", {
+            "p_older_than": arguments.interval(older_than, "older_than")}), "fail_stuck_jobs")
 
     async def archive_old_jobs(self, older_than: timedelta | float = timedelta(days=90)) -> int:
         """Move finished jobs older than `older_than` to the archive; returns how many."""
-        return _shared.count(await self._call("archive_old_jobs", {
-            "p_older_than": _shared.interval(older_than, "older_than")}), "archive_old_jobs")
+        return responses.count(await self._call("archive_old_jobs", {
+            "p_older_than": arguments.interval(older_than, "older_than")}), "archive_old_jobs")
 
     async def verify_ledger(self) -> list[LedgerViolation]:
         """Every violated ledger invariant; empty when the ledger is sound."""
         data = await self._call("verify_ledger", {})
         with translating():
-            return [LedgerViolation.model_validate(row) for row in _shared.rows(data)]
+            return [LedgerViolation.model_validate(row) for row in responses.rows(data)]
 
     # --- storage ------------------------------------------------------------------------
     async def provision_storage(
         self,
-        buckets: Iterable[BucketSpec] = _shared.BUCKETS,
+        buckets: Iterable[BucketSpec] = storage.BUCKETS,
     ) -> ProvisionReport:
         """Create or update the app's buckets (private, size limits, MIME allow-lists).
 
         Idempotent: the report says which buckets were created, updated or unchanged.
         """
-        storage = self._storage(self._key)
+        store = self._storage(self._key)
         items = []
         with translating():
-            existing = {bucket.id: bucket.model_dump() for bucket in await storage.list_buckets()}
+            existing = {bucket.id: bucket.model_dump() for bucket in await store.list_buckets()}
             for spec in buckets:
-                item = _shared.bucket_item(spec, existing.get(spec.id))
-                options: Any = _shared.bucket_options(spec)
+                item = storage.bucket_item(spec, existing.get(spec.id))
+                options: Any = storage.bucket_options(spec)
                 if item.action is ChangeAction.CREATED:
-                    await storage.create_bucket(spec.id, spec.id, options)
+                    await store.create_bucket(spec.id, spec.id, options)
                 elif item.action is ChangeAction.UPDATED:
-                    await storage.update_bucket(spec.id, options)
+                    await store.update_bucket(spec.id, options)
                 items.append(item)
         return ProvisionReport(items=items)
 
     async def upload_video(self, user_id: _Id, job_id: _Id, data: bytes, *,
                            content_type: str = "video/mp4") -> UploadedObject:
         """Store a job's video at `videos/{user_id}/{job_id}.mp4` (replacing one)."""
-        path = _shared.video_path(_shared.as_uuid(user_id, "user_id"),
-                                  _shared.as_uuid(job_id, "job_id"))
-        return await self._upload(_shared.VIDEOS_BUCKET, path, data, content_type)
+        path = storage.video_path(arguments.as_uuid(user_id, "user_id"),
+                                  arguments.as_uuid(job_id, "job_id"))
+        return await self._upload(storage.VIDEOS_BUCKET, path, data, content_type)
 
     async def upload_thumbnail(self, user_id: _Id, job_id: _Id, data: bytes, *,
                                content_type: str = "image/jpeg") -> UploadedObject:
         """Store a job's thumbnail at `thumbnails/{user_id}/{job_id}.jpg` (replacing one)."""
-        path = _shared.thumbnail_path(_shared.as_uuid(user_id, "user_id"),
-                                      _shared.as_uuid(job_id, "job_id"))
-        return await self._upload(_shared.THUMBNAILS_BUCKET, path, data, content_type)
+        path = storage.thumbnail_path(arguments.as_uuid(user_id, "user_id"),
+                                      arguments.as_uuid(job_id, "job_id"))
+        return await self._upload(storage.THUMBNAILS_BUCKET, path, data, content_type)
 
     async def signed_url(self, bucket: str, path: str, *,
-                         expires_in: int = _shared.DEFAULT_SIGNED_URL_SECONDS) -> str:
+                         expires_in: int = storage.DEFAULT_SIGNED_URL_SECONDS) -> str:
         """A signed URL of any object (e.g. an uploaded image handed to a provider)."""
         if expires_in < 1:
-            raise ValidationError("expires_in must be at least 1 second",
-                                  details={"field": "expires_in"})
+            raise InvalidRequest("expires_in must be at least 1 second",
+                                 details={"field": "expires_in"})
         with translating():
             signed = await (self._storage(self._key).from_(bucket)
-                            .create_signed_url(_shared.object_key(bucket, path), expires_in))
-        return _shared.signed_url(signed)
+                            .create_signed_url(storage.object_key(bucket, path), expires_in))
+        return responses.signed_url(signed)
 
     async def _upload(self, bucket: str, path: str, data: bytes,
                       content_type: str) -> UploadedObject:
@@ -382,28 +384,28 @@ class AsyncRendioAdmin(AsyncBase):
         with translating():
             response = await (self._rest(self._key).table("models").select("*")
                               .order("name").execute())
-            return [Model.model_validate(row) for row in _shared.rows(response.data)]
+            return [Model.model_validate(row) for row in responses.rows(response.data)]
 
     async def seed_models(self, catalog_path: str | Path | None = None) -> SeedReport:
-        """Upsert the versioned model catalog (default supabase/catalog/models.json).
+        """Upsert the versioned model catalog (default: the one shipped in the package).
 
         Idempotent: rows equal to the catalog are left alone and reported unchanged.
         Models missing from the catalog are not touched.
         """
-        catalog = _shared.load_catalog(catalog_path)
+        wanted = catalog.load_catalog(catalog_path)
         rest = self._rest(self._key)
         items = []
         with translating():
-            ids = [str(model.id) for model in catalog.models]
+            ids = [str(model.id) for model in wanted.models]
             response = await rest.table("models").select("*").in_("id", ids).execute()
-            current = {row["id"]: row for row in _shared.rows(response.data)}
-            for model in catalog.models:
+            current = {row["id"]: row for row in responses.rows(response.data)}
+            for model in wanted.models:
                 row = current.get(str(model.id))
-                item = _shared.seed_item(model, row)
+                item = catalog.seed_item(model, row)
                 if item.action is ChangeAction.CREATED:
                     await rest.table("models").insert(model.row()).execute()
                 elif item.action is ChangeAction.UPDATED and row is not None:
-                    changes = _shared.catalog_changes(model, row)
+                    changes = catalog.catalog_changes(model, row)
                     await rest.table("models").update(changes).eq("id", str(model.id)).execute()
                 items.append(item)
-        return SeedReport(catalog_version=catalog.version, items=items)
+        return SeedReport(catalog_version=wanted.version, items=items)

@@ -13,10 +13,10 @@ from supabase_auth import AsyncGoTrueClient
 from supabase_auth.helpers import parse_auth_response
 from supabase_auth.types import Session
 
-from .. import _shared
+from .._core import arguments, paging, responses, storage, tokens
 from .._errors_map import translating
 from ..config import RendioConfig
-from ..errors import AuthError, NotFound, ValidationError
+from ..errors import AuthError, InvalidRequest, NotFound
 from ..models import (
     AuthSession,
     Balance,
@@ -135,7 +135,7 @@ class AsyncRendioClient(AsyncBase):
         token is not verified here; PostgREST and Storage verify it on every call.
         """
         self._check_open()
-        subject = _shared.token_subject(access_token)
+        subject = tokens.token_subject(access_token)
         if subject is None:
             raise AuthError("the access token has no user (sub) claim", code="invalid_jwt")
         bound = AsyncRendioClient(self._config, http_client=self._http)
@@ -208,10 +208,7 @@ class AsyncRendioClient(AsyncBase):
         with translating():
             response = await (self._rest(token).table("users").select("*")
                               .eq("id", str(user_id)).execute())
-            found = _shared.rows(response.data)
-            if not found:
-                raise NotFound("no profile for this user", details={"resource": "user"})
-            return User.model_validate(found[0])
+            return self._profile(response.data)
 
     async def update_profile(
         self,
@@ -227,18 +224,23 @@ class AsyncRendioClient(AsyncBase):
             try:
                 values["theme_preference"] = Theme(theme).value
             except ValueError:
-                raise ValidationError(f"theme must be one of {[t.value for t in Theme]}",
-                                      details={"field": "theme"}) from None
+                raise InvalidRequest(f"theme must be one of {[t.value for t in Theme]}",
+                                     details={"field": "theme"}) from None
         if not values:
             return await self.get_profile()
         user_id, token = await self._user_token()
         with translating():
             response = await (self._rest(token).table("users").update(values)
                               .eq("id", str(user_id)).execute())
-            found = _shared.rows(response.data)
-            if not found:
-                raise NotFound("no profile for this user", details={"resource": "user"})
-            return User.model_validate(found[0])
+            return self._profile(response.data)
+
+    @staticmethod
+    def _profile(data: Any) -> User:
+        """The user row PostgREST answered (call it inside `translating()`)."""
+        found = responses.rows(data)
+        if not found:
+            raise NotFound("no profile for this user", details={"resource": "user"})
+        return User.model_validate(found[0])
 
     # --- models -------------------------------------------------------------------------
     async def list_models(self, *, featured: bool | None = None) -> list[Model]:
@@ -249,7 +251,7 @@ class AsyncRendioClient(AsyncBase):
             query = query.eq("is_featured", featured)
         with translating():
             response = await query.execute()
-            return [Model.model_validate(row) for row in _shared.rows(response.data)]
+            return [Model.model_validate(row) for row in responses.rows(response.data)]
 
     async def featured_models(self) -> list[Model]:
         """The available models marked featured."""
@@ -275,8 +277,8 @@ class AsyncRendioClient(AsyncBase):
 
         `next_cursor` is None only when no older row exists.
         """
-        size = _shared.page_limit(limit, _shared.MAX_HISTORY_PAGE)
-        before = _shared.cursor_version(cursor) if cursor else None
+        size = paging.page_limit(limit, paging.MAX_HISTORY_PAGE)
+        before = paging.cursor_version(cursor) if cursor else None
         _, token = await self._user_token()
         items = await self._history(token, size + 1, before)
         more = len(items) > size
@@ -285,7 +287,7 @@ class AsyncRendioClient(AsyncBase):
             # The SQL function may answer fewer rows than asked (it caps its page), so
             # `size` rows for `size + 1` asked does not prove the end: look one further.
             more = bool(await self._history(token, 1, items[-1].version))
-        next_cursor = _shared.version_cursor(items[-1].version) if more else None
+        next_cursor = paging.version_cursor(items[-1].version) if more else None
         return Page[CreditTransaction](items=items, next_cursor=next_cursor)
 
     async def _history(self, token: str, limit: int,
@@ -293,7 +295,7 @@ class AsyncRendioClient(AsyncBase):
         data = await self._rpc(token, "get_my_credit_history",
                                {"p_limit": limit, "p_before_version": before})
         with translating():
-            return [CreditTransaction.model_validate(row) for row in _shared.rows(data)]
+            return [CreditTransaction.model_validate(row) for row in responses.rows(data)]
 
     # --- jobs ---------------------------------------------------------------------------
     async def list_jobs(self, *, limit: int = 20, cursor: str | None = None) -> Page[VideoJob]:
@@ -301,8 +303,8 @@ class AsyncRendioClient(AsyncBase):
 
         Keyset pagination on (created_at, job_id): pass the page's `next_cursor`.
         """
-        size = _shared.page_limit(limit, _shared.MAX_JOBS_PAGE)
-        keyset = _shared.job_keyset_filter(cursor) if cursor else None
+        size = paging.page_limit(limit, paging.MAX_JOBS_PAGE)
+        keyset = paging.job_keyset_filter(cursor) if cursor else None
         user_id, token = await self._user_token()
         query = (self._rest(token).table("video_jobs").select("*")
                  .eq("user_id", str(user_id)).is_("deleted_at", "null")
@@ -311,28 +313,28 @@ class AsyncRendioClient(AsyncBase):
             query = query.or_(keyset)
         with translating():
             response = await query.execute()
-            items = [VideoJob.model_validate(row) for row in _shared.rows(response.data)]
+            items = [VideoJob.model_validate(row) for row in responses.rows(response.data)]
         more = len(items) > size
         items = items[:size]
-        next_cursor = (_shared.job_cursor(items[-1].created_at, items[-1].job_id)
+        next_cursor = (paging.job_cursor(items[-1].created_at, items[-1].job_id)
                        if more else None)
         return Page[VideoJob](items=items, next_cursor=next_cursor)
 
     async def get_job(self, job_id: uuid.UUID | str) -> VideoJob:
         """One of the signed-in user's jobs; NotFound for others' and deleted jobs."""
-        job = _shared.as_uuid(job_id, "job_id")
+        job = arguments.as_uuid(job_id, "job_id")
         _, token = await self._user_token()
         with translating():
             response = await (self._rest(token).table("video_jobs").select("*")
                               .eq("job_id", str(job)).is_("deleted_at", "null").execute())
-            found = _shared.rows(response.data)
+            found = responses.rows(response.data)
             if not found:
                 raise NotFound("job not found", details={"resource": "job", "id": str(job)})
             return VideoJob.model_validate(found[0])
 
     async def delete_job(self, job_id: uuid.UUID | str) -> None:
         """Soft delete one of the signed-in user's jobs; NotFound if there is none."""
-        job = _shared.as_uuid(job_id, "job_id")
+        job = arguments.as_uuid(job_id, "job_id")
         _, token = await self._user_token()
         deleted = await self._rpc(token, "soft_delete_video_job", {"p_job_id": str(job)})
         if deleted is not True:
@@ -340,22 +342,22 @@ class AsyncRendioClient(AsyncBase):
 
     # --- storage ------------------------------------------------------------------------
     async def video_url(self, job_id: uuid.UUID | str, *,
-                        expires_in: int = _shared.DEFAULT_SIGNED_URL_SECONDS) -> str:
+                        expires_in: int = storage.DEFAULT_SIGNED_URL_SECONDS) -> str:
         """A signed URL of a completed job's video, valid for `expires_in` seconds."""
-        return await self._signed(job_id, _shared.VIDEOS_BUCKET, expires_in)
+        return await self._signed(job_id, storage.VIDEOS_BUCKET, expires_in)
 
     async def thumbnail_url(self, job_id: uuid.UUID | str, *,
-                            expires_in: int = _shared.DEFAULT_SIGNED_URL_SECONDS) -> str:
+                            expires_in: int = storage.DEFAULT_SIGNED_URL_SECONDS) -> str:
         """A signed URL of a completed job's thumbnail, valid for `expires_in` seconds."""
-        return await self._signed(job_id, _shared.THUMBNAILS_BUCKET, expires_in)
+        return await self._signed(job_id, storage.THUMBNAILS_BUCKET, expires_in)
 
     async def download_video(self, job_id: uuid.UUID | str) -> bytes:
         """The bytes of a completed job's video."""
-        return await self._download(job_id, _shared.VIDEOS_BUCKET)
+        return await self._download(job_id, storage.VIDEOS_BUCKET)
 
     async def download_thumbnail(self, job_id: uuid.UUID | str) -> bytes:
         """The bytes of a completed job's thumbnail."""
-        return await self._download(job_id, _shared.THUMBNAILS_BUCKET)
+        return await self._download(job_id, storage.THUMBNAILS_BUCKET)
 
     async def upload_image(
         self,
@@ -372,36 +374,36 @@ class AsyncRendioClient(AsyncBase):
         job's settings.
         """
         user_id, token = await self._user_token()
-        path = _shared.upload_path(user_id, content_type, name)
+        path = storage.upload_path(user_id, content_type, name)
         with translating():
-            bucket = self._storage(token).from_(_shared.UPLOADS_BUCKET)
+            bucket = self._storage(token).from_(storage.UPLOADS_BUCKET)
             await bucket.upload(path, data, {"content-type": content_type,
                                              "upsert": "true" if upsert else "false"})
-        return UploadedObject(bucket=_shared.UPLOADS_BUCKET, path=path)
+        return UploadedObject(bucket=storage.UPLOADS_BUCKET, path=path)
 
     async def download_upload(self, path: str) -> bytes:
         """The bytes of one of the signed-in user's uploaded images."""
         _, token = await self._user_token()
         with translating():
-            bucket = self._storage(token).from_(_shared.UPLOADS_BUCKET)
-            return await bucket.download(_shared.object_key(_shared.UPLOADS_BUCKET, path))
+            bucket = self._storage(token).from_(storage.UPLOADS_BUCKET)
+            return await bucket.download(storage.object_key(storage.UPLOADS_BUCKET, path))
 
     async def _object_path(self, job_id: uuid.UUID | str, bucket: str) -> tuple[str, str]:
         job = await self.get_job(job_id)
-        stored = job.video_url if bucket == _shared.VIDEOS_BUCKET else job.thumbnail_url
+        stored = job.video_url if bucket == storage.VIDEOS_BUCKET else job.thumbnail_url
         if not stored:
             raise NotFound(f"the job has no {'video' if bucket == 'videos' else 'thumbnail'}",
                            details={"resource": bucket, "id": str(job.job_id)})
-        return _shared.object_key(bucket, stored), await self._token()
+        return storage.object_key(bucket, stored), await self._token()
 
     async def _signed(self, job_id: uuid.UUID | str, bucket: str, expires_in: int) -> str:
         if expires_in < 1:
-            raise ValidationError("expires_in must be at least 1 second",
-                                  details={"field": "expires_in"})
+            raise InvalidRequest("expires_in must be at least 1 second",
+                                 details={"field": "expires_in"})
         path, token = await self._object_path(job_id, bucket)
         with translating():
             signed = await self._storage(token).from_(bucket).create_signed_url(path, expires_in)
-        return _shared.signed_url(signed)
+        return responses.signed_url(signed)
 
     async def _download(self, job_id: uuid.UUID | str, bucket: str) -> bytes:
         path, token = await self._object_path(job_id, bucket)

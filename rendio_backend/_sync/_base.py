@@ -12,7 +12,7 @@ import httpx
 from postgrest import SyncPostgrestClient
 from storage3 import SyncStorageClient
 
-from .. import _shared
+from .._core import idempotency
 from .._errors_map import translating
 from ..config import RendioConfig
 from ..errors import ConfigurationError
@@ -33,7 +33,7 @@ class SyncBase:
         self._owns_http = http_client is None
         self._closed = False
         # Retries of idempotent calls (create_job); 0 turns them off.
-        self._max_retries = _shared.MAX_RETRIES
+        self._max_retries = idempotency.MAX_RETRIES
         # One pool for PostgREST, Auth and Storage. Bounded timeouts: a stopped stack
         # fails at once (connection refused), an unresponsive host within the limits.
         # Redirects are not followed: httpx would resend the apikey and Authorization
@@ -70,17 +70,17 @@ class SyncBase:
     def _rpc(self, token: str, function: str, params: dict[str, Any]) -> Any:
         # Refuse what is not JSON (NaN, lone surrogates, odd objects) before sending.
         for name, value in params.items():
-            _shared.canonical_json(value, name.removeprefix("p_"))
+            idempotency.canonical_json(value, name.removeprefix("p_"))
         with translating():
             response = self._rest(token).rpc(function, params).execute()
         return response.data
 
-    # --- retries (the policy is in _shared; these are separate so tests can stub them) --
+    # --- retries (the policy is in _core.idempotency; separate so tests can stub them) --
     def _jitter(self, seconds: float) -> float:
-        return _shared.add_jitter(seconds)
+        return idempotency.add_jitter(seconds)
 
     def _pause_before_retry(self, retry: int) -> None:
-        time.sleep(self._jitter(_shared.backoff_seconds(retry)))
+        time.sleep(self._jitter(idempotency.backoff_seconds(retry)))
 
     def close(self) -> None:
         """Close the HTTP connections (only those this instance opened).
