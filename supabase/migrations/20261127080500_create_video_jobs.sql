@@ -81,5 +81,10 @@ grant select on table public.video_jobs to authenticated;
 grant update (deleted_at) on table public.video_jobs to authenticated;
 -- No INSERT for anyone: jobs are created (and paid for) only by create_video_job, and
 -- status changes go through the job functions so that failures are refunded.
-grant select, delete on table public.video_jobs to service_role;
+-- No DELETE for anyone either, not even the service role: deleting an unfinished job
+-- would keep its charge with nothing left to fail and refund (and quota_log.job_id would
+-- be nulled, so verify_ledger could not see it). Old jobs leave through
+-- archive_old_jobs(), a security definer function, and a user's jobs go with the user
+-- (on delete cascade), which needs no grant.
+grant select on table public.video_jobs to service_role;
 grant update (deleted_at, deadline_at) on table public.video_jobs to service_role;

@@ -98,6 +98,9 @@ comment on function private.lock_user_balance(uuid) is
 -- device to the user (users.device_id is unique: a device moves to its newest user).
 -- Returns true when credits were granted, false when the user or the device had
 -- already claimed. Concurrent calls for one device serialize on its device_claims row.
+-- Lock order (two users swapping devices must not deadlock): the device's claim row
+-- first, which serialises every call for one device so the holder cannot change
+-- underneath, then the caller's and the holder's rows together in id order.
 -- Caller: service_role only (POST /functions/v1/device/check after DeviceCheck).
 create function public.grant_initial_credits(p_user_id uuid, p_device_id text)
 returns boolean
@@ -116,7 +119,10 @@ begin
             detail = jsonb_build_object('field', 'device_id', 'reason', 'length 1-255')::text;
     end if;
 
-    perform private.lock_user_balance(p_user_id);
+    if not exists (select 1 from public.users u where u.id = p_user_id) then
+        raise exception using errcode = 'PT404', message = 'not_found',
+            detail = jsonb_build_object('resource', 'user', 'id', p_user_id)::text;
+    end if;
 
     -- Claim the device, or lock the existing claim (waits for a concurrent claimer).
     insert into public.device_claims (device_id, first_user_id)
@@ -129,6 +135,14 @@ begin
          where c.device_id = p_device_id
            for update;
     end if;
+
+    -- Only calls holding this claim move the device, so its holder is now stable:
+    -- lock the caller and the holder in id order.
+    perform 1
+       from public.users u
+      where u.id = p_user_id or u.device_id = p_device_id
+      order by u.id
+        for update;
 
     -- Bind the device to this user; a previous holder (e.g. before a reinstall) loses it.
     update public.users u set device_id = null

@@ -1,58 +1,17 @@
--- public.users.apple_sub comes only from auth.identities (provider 'apple').
+-- Record the Apple subject when an Apple identity is attached to a user, and release it
+-- when the identity goes (SPEC §1).
 --
--- The auth.users triggers used to read the Apple subject from user metadata, which a
--- user can edit (PUT /auth/v1/user) — a way to claim another account's Apple subject.
+-- GoTrue inserts an auth.identities row for every provider a user signs in or links
+-- with; linking Apple to a guest only adds that row (and the provider to app_metadata),
+-- so the identity row, not the user metadata, is where the Apple subject is certain.
 -- Identity rows are written only by Auth. The identity triggers never raise: a failing
 -- trigger would make Auth's sign-in or linking fail.
-
--- Caller: trigger on_auth_user_created only.
-create or replace function private.handle_auth_user_created()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-    -- The Apple subject arrives with the identity row (on_auth_identity_created).
-    insert into public.users (id, email, is_guest)
-    values (new.id, nullif(new.email, ''),
-            coalesce(new.is_anonymous, false) or nullif(new.email, '') is null)
-    on conflict (id) do nothing;
-    return new;
-end;
-$$;
-
--- When a guest becomes a permanent user (an email, or an identity linked) copy the
--- email and clear is_guest; a user never becomes a guest again.
--- Caller: trigger on_auth_user_updated only.
-create or replace function private.handle_auth_user_updated()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-    v_email text := nullif(new.email, '');
-begin
-    update public.users u
-       set email = coalesce(v_email, u.email),
-           is_guest = u.is_guest
-               and (coalesce(new.is_anonymous, false)
-                    or (coalesce(v_email, u.email) is null and u.apple_sub is null))
-     where u.id = new.id
-       and (u.email is distinct from coalesce(v_email, u.email)
-            or (u.is_guest and not coalesce(new.is_anonymous, false)));
-    return new;
-end;
-$$;
-
-drop function private.apple_sub_of(jsonb, jsonb);
 
 -- Records the Apple subject of a newly attached Apple identity, atomically: when
 -- another account still holds that subject the unique constraint says so and this
 -- row is left as it is (sign-in goes on).
 -- Caller: trigger on_auth_identity_created only.
-create or replace function private.handle_auth_identity_created()
+create function private.handle_auth_identity_created()
 returns trigger
 language plpgsql
 security definer
@@ -74,6 +33,15 @@ begin
     return new;
 end;
 $$;
+revoke all on function private.handle_auth_identity_created()
+    from public, anon, authenticated, service_role;
+comment on function private.handle_auth_identity_created() is
+    'Trigger: copies an Apple identity''s subject to public.users. Caller: trigger only.';
+
+create trigger on_auth_identity_created
+    after insert on auth.identities
+    for each row execute function private.handle_auth_identity_created();
+
 
 -- Unlinking Apple releases the subject, so a later link elsewhere can take it.
 -- Caller: trigger on_auth_identity_deleted only.
@@ -108,7 +76,3 @@ comment on function private.handle_auth_identity_deleted() is
 create trigger on_auth_identity_deleted
     after delete on auth.identities
     for each row execute function private.handle_auth_identity_deleted();
-
--- on_auth_user_updated still fires on metadata changes (dropping a trigger on auth.users
--- needs ownership of the table, which hosted Supabase does not give `postgres`); the
--- function above ignores metadata, so those updates change nothing.

@@ -5,6 +5,9 @@
 -- Fails and refunds unfinished jobs that will not finish: past their deadline_at,
 -- created more than p_older_than ago, or pending after max_job_attempts claims with no
 -- live lease. Jobs locked right now by a worker are skipped (next run gets them).
+-- Sweepers run one at a time (a transaction advisory lock), so two of them (pg_cron and
+-- the CLI, say) never take the same users in opposite orders; workers are unaffected.
+-- p_older_than must be > 0 (PT400 invalid_request otherwise).
 -- Returns the number of jobs failed.
 -- Caller: service_role only (sweeper, `rendio` CLI, pg_cron).
 create function public.fail_stuck_jobs(p_older_than interval default interval '2 hours')
@@ -17,6 +20,11 @@ declare
     v_job record;
     v_count integer := 0;
 begin
+    if p_older_than is null or p_older_than <= interval '0' then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'older_than', 'reason', 'must be > 0')::text;
+    end if;
+    perform pg_advisory_xact_lock(hashtextextended('rendio.fail_stuck_jobs', 0));
     for v_job in
         select j.job_id,
                case
