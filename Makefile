@@ -9,7 +9,7 @@ PG15_BIN ?= /usr/lib/postgresql/15/bin
 DB_TESTS = $(wildcard tests/test_db_*.py) tests/test_stack_rest.py tests/test_migrations.py \
 	tests/test_lint.py tests/test_project_migrations.py
 
-.PHONY: install demo test test-pg15 lint bench clean
+.PHONY: install demo test test-unit test-pg15 lint arch bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 	@if [ -x "$(PG15_BIN)/postgres" ]; then \
 		$(MAKE) --no-print-directory test-pg15; \
@@ -39,6 +40,14 @@ test-pg15: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The import contracts in pyproject.toml ([tool.importlinter]) and their status.
+arch: install
+	$(BIN)/lint-imports
+
+# The pure tests: no stack, seconds.
+test-unit: install
+	$(BIN)/pytest -q -m unit
 
 bench: install
 	$(BIN)/python bench/stack_bench.py

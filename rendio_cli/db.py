@@ -1,16 +1,13 @@
 """`rendio db`: migrations (migrate, status, new, reset), lints and the CI check.
 
-The work is done by `cli.migrations` and `cli.lint`; this module parses options, prints,
-and maps failures to one red line on stderr with exit code 1. `run_check` is the library
-form of `rendio db check`.
+The work is done by `rendio_backend.dbtools`; this module parses options, prints, and
+maps failures to one red line on stderr with exit code 1.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +20,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_HINT = "Is the stack running? Try `rendio dev up`."
 
 DbUrl = Annotated[str | None, typer.Option(
     "--db-url", envvar="RENDIO_DB_URL", show_envvar=True, metavar="URL",
@@ -89,19 +85,20 @@ def _errors() -> Iterator[None]:
     """Expected failures become one red line and exit code 1, never a traceback."""
     import psycopg
 
-    from cli.migrations import DatabaseUnavailable, MigrationError, MigrationFailed
+    from rendio_backend.dbtools.check import HINT
+    from rendio_backend.dbtools.errors import DatabaseUnavailable, DbToolsError, MigrationFailed
     from rendio_backend.local.errors import StackError
 
     try:
         yield
     except DatabaseUnavailable as exc:
-        raise _fail(f"{exc}. {_HINT}") from None
+        raise _fail(f"{exc}. {HINT}") from None
     except MigrationFailed as exc:
         _console.error(str(exc))
         # The statement with a caret under the error, like `supabase db push` shows it.
         _console.err.print(exc.report().split("\n", 1)[1], markup=False, style="dim")
         raise typer.Exit(1) from None
-    except (MigrationError, StackError) as exc:
+    except (DbToolsError, StackError) as exc:
         raise _fail(str(exc)) from None
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -126,7 +123,7 @@ def migrate(
     json: Json = False,
 ) -> None:
     """Apply pending migrations, each file in one transaction with its history row."""
-    from cli.migrations import migrate as run_migrate
+    from rendio_backend.dbtools.migrations import migrate as run_migrate
 
     with _errors():
         applied = run_migrate(
@@ -154,7 +151,7 @@ def status(
     Exits 1 when an applied migration was edited or the database holds a version that
     has no local file.
     """
-    from cli.migrations import status as run_status
+    from rendio_backend.dbtools.migrations import status as run_status
 
     with _errors():
         entries = run_status(_db_url(db_url), _migrations(migrations_dir),
@@ -187,7 +184,7 @@ def new(
     Outside a project, the folder becomes one first: Rendio's schema is copied into
     ./supabase (as `rendio init`), so the new migration builds on it.
     """
-    from cli.migrations import new_migration
+    from rendio_backend.dbtools.migrations import new_migration
     from rendio_backend.project import find_project
 
     if migrations_dir is None:
@@ -228,8 +225,9 @@ def reset(
     everything in public, policies on Storage/Auth tables and the migration history go;
     roles stay. Then migrations run and the seed file is applied.
     """
-    from cli.migrations import migrate as run_migrate
-    from cli.migrations import redact_url, seed
+    from rendio_backend.dbtools.connection import redact_url
+    from rendio_backend.dbtools.migrations import migrate as run_migrate
+    from rendio_backend.dbtools.migrations import seed
     from rendio_backend.local.config import StackConfig
     from rendio_backend.project import find_project
 
@@ -257,7 +255,7 @@ def reset(
                       err=True)
     with _errors():
         if named:
-            from cli.migrations import connect
+            from rendio_backend.dbtools.connection import connect
             from rendio_backend.dbtools.reset import drop_user_objects
 
             _console.info(f"Emptying {redact_url(target)}...")
@@ -309,8 +307,8 @@ def lint(
 
     Exits 1 on any WARN or ERROR finding; INFO findings are advice and do not fail.
     """
-    from cli.lint import failing
-    from cli.lint import lint as run_lint
+    from rendio_backend.dbtools.lint import failing
+    from rendio_backend.dbtools.lint import lint as run_lint
 
     with _errors():
         results = run_lint(_db_url(db_url), api_schemas=schema or None)
@@ -326,137 +324,6 @@ def lint(
 # --- check --------------------------------------------------------------------------
 
 
-@dataclass
-class Step:
-    """One line of the check's report."""
-
-    name: str
-    ok: bool
-    detail: str = ""
-    data: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail, "data": self.data}
-
-
-def _bootstrap(url: str) -> None:
-    from rendio_backend.local.postgres import bootstrap
-
-    bootstrap(url)
-
-
-def run_check(
-    db_url: str,
-    superuser_url: str,
-    migrations_dir: Path,
-    *,
-    api_schemas: Sequence[str] | None = None,
-    on_step: Callable[[Step], None] | None = None,
-) -> list[Step]:
-    """What CI runs on migrations; returns the steps (all `ok` means the check passed).
-
-    On a scratch database `rendio_check_<random>` created next to `superuser_url`'s and
-    bootstrapped like the local stack: migrate (as `db_url`'s role) → migrating again
-    applies nothing → the lints find no WARN/ERROR. Then, on `db_url` itself: no applied
-    migration was edited. The scratch database is dropped at the end.
-    """
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict
-
-    from cli.lint import failing
-    from cli.lint import lint as run_lint
-    from cli.migrations import (
-        DatabaseUnavailable,
-        MigrationError,
-        MigrationFailed,
-        connect,
-        migrate,
-        status,
-        with_database,
-    )
-    from rendio_backend.local.errors import StackError
-
-    steps: list[Step] = []
-
-    def record(step: Step) -> Step:
-        steps.append(step)
-        if on_step is not None:
-            on_step(step)
-        return step
-
-    def reason(exc: BaseException) -> str:
-        if isinstance(exc, MigrationFailed):
-            return exc.report()
-        if isinstance(exc, psycopg.Error):
-            return str(exc).strip().splitlines()[0]
-        return str(exc)
-
-    expected = (MigrationError, StackError, psycopg.Error)
-    scratch = f"rendio_check_{secrets.token_hex(4)}"
-    role = conninfo_to_dict(db_url)
-    scratch_super = with_database(superuser_url, scratch)
-    scratch_url = with_database(superuser_url, scratch, user=_str(role.get("user")),
-                                password=_str(role.get("password")))
-    created = False
-    try:
-        try:
-            with connect(superuser_url) as conn:
-                conn.execute(sql.SQL("create database {}").format(sql.Identifier(scratch)))
-            created = True
-            _bootstrap(scratch_super)
-            record(Step("scratch database", True, f"{scratch} created and bootstrapped"))
-        except expected as exc:
-            record(Step("scratch database", False, reason(exc)))
-        if created and steps[-1].ok:
-            current = "migrate"
-            try:
-                applied = migrate(scratch_url, migrations_dir)
-                record(Step(current, True, f"applied {len(applied)} migration(s)"))
-                current = "migrate again is a no-op"
-                again = migrate(scratch_url, migrations_dir)
-                record(Step(current, not again,
-                            "nothing to apply" if not again
-                            else f"applied {len(again)} more: {again[0].filename}"))
-                current = "lint"
-                results = run_lint(scratch_url, api_schemas=api_schemas)
-                bad = failing(results)
-                record(Step(
-                    "lint", not bad,
-                    f"no WARN/ERROR ({len(results) - len(bad)} INFO)" if not bad
-                    else f"{len(bad)} WARN/ERROR finding(s)",
-                    [r.to_dict() for r in bad],
-                ))
-            except expected as exc:
-                record(Step(current, False, reason(exc)))
-        try:
-            entries = status(db_url, migrations_dir)
-            edited = [e for e in entries if e.state == "changed"]
-            record(Step(
-                "no applied migration was edited", not edited,
-                "target database matches the files" if not edited
-                else "edited after apply: " + ", ".join(str(e.filename) for e in edited),
-                [e.to_dict() for e in edited],
-            ))
-        except DatabaseUnavailable as exc:
-            record(Step("no applied migration was edited", False, f"{exc}. {_HINT}"))
-        except expected as exc:
-            record(Step("no applied migration was edited", False, reason(exc)))
-    finally:
-        if created:
-            try:
-                with connect(superuser_url) as conn:
-                    conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                        sql.Identifier(scratch)))
-            except expected as exc:
-                record(Step("drop scratch database", False, reason(exc)))
-    return steps
-
-
-def _str(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 @app.command()
 def check(
     db_url: DbUrl = None,
@@ -465,7 +332,12 @@ def check(
     schema: ApiSchemas = None,
     json: Json = False,
 ) -> None:
-    """CI check: fresh database → migrate → re-migrate is a no-op → lint clean → no edits."""
+    """CI check: fresh database → migrate → re-migrate is a no-op → lint clean → no edits.
+
+    Also regenerates supabase/schema.sql from the fresh database; CI diffs it.
+    """
+
+    from rendio_backend.dbtools.check import Step, run_check
 
     def show(step: Step) -> None:
         if json:
@@ -479,9 +351,10 @@ def check(
                                    markup=False, soft_wrap=True)
 
     with _errors():
-        steps = run_check(_db_url(db_url), _superuser_url(superuser_url),
-                          _migrations(migrations_dir),
-                          api_schemas=schema or None, on_step=show)
+        migrations = _migrations(migrations_dir)
+        steps = run_check(_db_url(db_url), _superuser_url(superuser_url), migrations,
+                          api_schemas=schema or None,
+                          schema_file=migrations.parent / "schema.sql", on_step=show)
     ok = all(s.ok for s in steps)
     if json:
         _console.print_json({"ok": ok, "steps": [s.to_dict() for s in steps]})

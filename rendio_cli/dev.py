@@ -68,7 +68,7 @@ def _exit_if_down(statuses: list) -> None:  # type: ignore[type-arg]
         raise typer.Exit(1)
 
 
-def _left_running(stack) -> None:  # type: ignore[no-untyped-def]
+def left_running(stack) -> None:  # type: ignore[no-untyped-def]
     """After Ctrl-C: say which pieces are up, so nothing runs unnoticed."""
     running = [s.name for s in stack.status() if s.running]
     if running:
@@ -104,7 +104,7 @@ def up(
         statuses = stack.up(migrations_dir=None if no_migrate else migrations_dir,
                             on_step=_console.info)
     except KeyboardInterrupt:
-        _left_running(stack)
+        left_running(stack)
         raise typer.Exit(130) from None
     _print_status(statuses, Output.json if json_ else output, stack)
     _exit_if_down(statuses)

@@ -60,11 +60,11 @@ def _root(
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's or the environment's fault, not bugs."""
-    from cli.migrations import MigrationError
+    from rendio_backend.dbtools.errors import DbToolsError
     from rendio_backend.errors import RendioError
     from rendio_backend.local.errors import StackError
 
-    return (StackError, RendioError, MigrationError)
+    return (StackError, RendioError, DbToolsError)
 
 
 def main() -> None:

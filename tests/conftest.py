@@ -130,8 +130,8 @@ def db(stack: RunningStack) -> Iterator[ScratchDb]:
     """A fresh bootstrapped scratch database (migrated by the test itself), then dropped."""
     from psycopg import sql as pgsql
 
-    from cli.migrations import with_database
-    from rendio_backend.local.postgres import bootstrap
+    from rendio_backend.dbtools.bootstrap import bootstrap
+    from rendio_backend.dbtools.connection import with_database
 
     name = f"rendio_test_{secrets.token_hex(4)}"
     superuser = stack.config.superuser_db_url

@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from cli.lint import failing, lint
+from rendio_backend.dbtools.lint import failing, lint
 
 from .conftest import RunningStack, SqlRunner
 from .ledger_model import new_user

@@ -17,11 +17,11 @@ def test_demo_runs_the_main_job_twice(tmp_path: Path) -> None:
            "RENDIO_DB_PORT": str(free_port()), "RENDIO_STATE_DIR": str(tmp_path / "state")}
     env.pop("RENDIO_DB_URL", None)
     try:
-        runs = [subprocess.run([sys.executable, "-m", "cli.main", "demo"], cwd=REPO, env=env,
+        runs = [subprocess.run([sys.executable, "-m", "rendio_cli.main", "demo"], cwd=REPO, env=env,
                                capture_output=True, text=True, timeout=180)
                 for _ in range(2)]
     finally:
-        subprocess.run([sys.executable, "-m", "cli.main", "dev", "down"], cwd=REPO, env=env,
+        subprocess.run([sys.executable, "-m", "rendio_cli.main", "dev", "down"], cwd=REPO, env=env,
                        capture_output=True, timeout=60)
     for run in runs:
         assert run.returncode == 0, run.stderr

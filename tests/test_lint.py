@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from cli.db import app
-from cli.lint import LINTS, LintResult, _expand, failing, lint
+from rendio_backend.dbtools.lint import LINTS, LintResult, _expand, failing, lint
+from rendio_cli.db import app
 from tests.conftest import ScratchDb
 
 runner = CliRunner()

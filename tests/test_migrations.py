@@ -14,20 +14,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.db import app, run_check
-from cli.migrations import (
+from rendio_backend.dbtools.check import run_check
+from rendio_backend.dbtools.connection import redact_url
+from rendio_backend.dbtools.errors import (
     DatabaseUnavailable,
     MigrationFailed,
     MigrationFileError,
     MigrationOrderError,
-    migrate,
-    new_migration,
-    redact_url,
-    seed,
-    split_raw,
-    split_statements,
-    status,
 )
+from rendio_backend.dbtools.migrations import migrate, new_migration, seed, status
+from rendio_backend.dbtools.sqlsplit import split_raw, split_statements
+from rendio_cli.db import app
 from tests.conftest import RunningStack, ScratchDb
 
 runner = CliRunner()
@@ -247,7 +244,8 @@ def test_connection_errors_are_one_red_line(tmp_path: Path) -> None:
         assert result.exit_code == 1, command
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
-        assert "cannot connect to postgresql://postgres:***@127.0.0.1:1/postgres" in lines[0]
+        assert "cannot connect to PostgreSQL at postgresql://postgres:***@127.0.0.1:1/postgres" \
+            in lines[0]
         assert "rendio dev up" in lines[0]
         assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
     assert redact_url("host=db user=u password=p dbname=x") == "postgresql://u:***@db/x"
@@ -315,7 +313,13 @@ def test_check_passes_then_catches_edits_and_lints(
             "--migrations-dir", str(mdir)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output + result.stderr
-    assert [line[0] for line in result.stdout.strip().splitlines()] == ["✓"] * 5
+    assert [line[0] for line in result.stdout.strip().splitlines()] == ["✓"] * 6
+    # The snapshot beside the migrations folder is regenerated, then left alone.
+    snapshot = (tmp_path / "schema.sql").read_text()
+    assert "CREATE TABLE public.notes" in snapshot and "schema.sql written" in result.stdout
+    again = runner.invoke(app, args)
+    assert "schema.sql unchanged" in again.stdout
+    assert (tmp_path / "schema.sql").read_text() == snapshot
 
     # An applied migration edited afterwards: the target database catches it.
     first.write_text(GOOD_SCHEMA + "\ncomment on table public.notes is 'edited';\n")

@@ -10,7 +10,7 @@ from .conftest import MIGRATIONS, REPO, RunningStack
 
 
 def _rendio(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "rendio_cli.main", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -43,7 +43,7 @@ class Cli:
     def run(self, *args: str, env: dict[str, str] | None = None,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env or self.env,
+            [sys.executable, "-m", "rendio_cli.main", *args], cwd=REPO, env=env or self.env,
             capture_output=True, text=True, timeout=120, input=input,
         )
 

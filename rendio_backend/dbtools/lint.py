@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from cli.migrations import connect
+from .connection import connect
 
 __all__ = ["LINTS", "Level", "Lint", "LintResult", "failing", "lint", "run_lints"]
 

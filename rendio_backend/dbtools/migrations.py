@@ -16,52 +16,37 @@ identical, so the two tools can take turns on one database:
 After applying, `NOTIFY pgrst, 'reload schema'` tells PostgREST to reload its schema cache.
 One addition to the CLI: a session advisory lock serialises concurrent runs of this runner.
 
-Errors (all `MigrationError`):
-
-    MigrationError
-     ├── DatabaseUnavailable     cannot connect (the URL is shown with its password masked)
-     ├── MigrationFileError      unreadable file, duplicate version, bad migration name
-     ├── MigrationOrderError     history and local files disagree (CLI's two refusals)
-     └── MigrationFailed         a statement failed: file, statement number, PostgreSQL message
+Errors are `MigrationError`s (and `DatabaseUnavailable`), see `errors.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .connection import connect, one_line
+from .errors import MigrationFailed, MigrationFileError, MigrationOrderError
+from .sqlsplit import split_statements
 
 __all__ = [
     "AppliedMigration",
-    "DatabaseUnavailable",
     "Migration",
-    "MigrationError",
-    "MigrationFailed",
-    "MigrationFileError",
-    "MigrationOrderError",
     "MigrationState",
     "StatusEntry",
-    "connect",
     "find_pending",
     "list_local",
-    "mark_position",
     "migrate",
     "new_migration",
     "read_history",
-    "redact_url",
     "seed",
-    "split_raw",
-    "split_statements",
     "status",
-    "with_database",
 ]
 
 MIGRATION_FILE_RE = re.compile(r"^([0-9]+)_(.*)\.sql$")
@@ -96,269 +81,6 @@ UPSERT_SEED_FILE = (
 RELOAD_POSTGREST = "NOTIFY pgrst, 'reload schema'"
 # pg_advisory_lock key held while migrating ("rendio_migrate" as a number).
 MIGRATION_LOCK_KEY = int.from_bytes(b"rendmigr", "big") >> 1
-
-
-# --- errors -------------------------------------------------------------------------
-
-
-class MigrationError(Exception):
-    """Root of the runner's errors; `str()` is a message for a person."""
-
-
-class DatabaseUnavailable(MigrationError):
-    """The database could not be reached (or refused the login)."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = redact_url(url)
-        self.reason = reason
-        super().__init__(f"cannot connect to {self.url}: {reason}")
-
-
-class MigrationFileError(MigrationError):
-    """A migration file is unusable (unreadable, not UTF-8, duplicate version, bad name)."""
-
-
-class MigrationOrderError(MigrationError):
-    """The history table and the local files disagree; the Supabase CLI refuses these too."""
-
-    def __init__(self, message: str, versions: Sequence[str]) -> None:
-        self.versions = tuple(versions)
-        super().__init__(f"{message} {', '.join(self.versions)}")
-
-
-class MigrationFailed(MigrationError):
-    """A statement of a migration failed; nothing of that file was applied.
-
-    `statement_index` counts from 0, as the CLI's "At statement: N" does; it equals
-    `len(statements)` when the history insert itself failed.
-    """
-
-    def __init__(
-        self,
-        *,
-        path: Path,
-        statement_index: int,
-        statement: str,
-        pg_message: str,
-        sqlstate: str | None,
-        detail: str | None = None,
-        position: int | None = None,
-    ) -> None:
-        self.path = path
-        self.statement_index = statement_index
-        self.statement = statement
-        self.pg_message = pg_message
-        self.sqlstate = sqlstate
-        self.detail = detail
-        self.position = position
-        code = f" (SQLSTATE {sqlstate})" if sqlstate else ""
-        super().__init__(
-            f"migration {path.name} failed at statement {statement_index}: {pg_message}{code}"
-        )
-
-    def report(self) -> str:
-        """The CLI's multi-line form: message, detail, `At statement: N`, marked statement."""
-        lines = [str(self)]
-        if self.detail:
-            lines.append(self.detail)
-        lines.append(f"At statement: {self.statement_index}")
-        lines.append(mark_position(self.statement, self.position))
-        return "\n".join(lines)
-
-
-# --- the splitter -------------------------------------------------------------------
-
-# Go's unicode.IsSpace, which the CLI's strings.TrimSpace uses (Python's isspace differs).
-_GO_SPACES = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
-    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-_RUNE_ERROR = "\ufffd"
-
-
-def _is_ident_rune(ch: str) -> bool:
-    # Go's unicode.IsLetter / IsDigit are Python's isalpha / isdecimal.
-    return ch.isalpha() or ch.isdecimal() or ch == "_" or ch == "$"
-
-
-def _decode_rune(buf: bytes, i: int) -> tuple[str, int]:
-    """Go's utf8.DecodeRune: the rune at `i` and its width; U+FFFD/1 when not a lead byte."""
-    b = buf[i]
-    width = 1 if b < 0x80 else 2 if b >> 5 == 0b110 else 3 if b >> 4 == 0b1110 else (
-        4 if b >> 3 == 0b11110 else 0)
-    if width == 0:
-        return _RUNE_ERROR, 1
-    try:
-        return buf[i : i + width].decode("utf-8"), width
-    except UnicodeDecodeError:
-        return _RUNE_ERROR, 1
-
-
-@dataclass
-class _Lexer:
-    """One state of the CLI's statement tokenizer.
-
-    kinds: ready, comment (one `-` seen), dollar (inside `$tag$…` or a `--` line comment,
-    ends at `delim`), block (`/* */`, nested), quote (`'` or `"`), tag (reading `$tag`),
-    escape (after `\\`), atomic (inside `(…)` or `BEGIN ATOMIC … END`, wraps `inner`).
-    """
-
-    kind: str = "ready"
-    delim: bytes = b""
-    depth: int = 0
-    escape: bool = False
-    offset: int = 0
-    inner: _Lexer | None = None
-
-
-def _ready_next(ch: str, data: bytes) -> _Lexer | None:
-    if ch == "$":
-        return _Lexer("tag", offset=len(data) - len(ch.encode()))
-    if ch in ("'", '"'):
-        return _Lexer("quote", delim=ch.encode())
-    if ch == "-":
-        return _Lexer("comment")
-    if ch == "/":
-        return _Lexer("block")
-    if ch == "\\":
-        return _Lexer("escape")
-    if ch == ";":
-        return None  # end of statement
-    if ch == "(":
-        return _Lexer("atomic", delim=b")", inner=_Lexer())
-    if ch in ("c", "C") and _is_begin_atomic(data):
-        return _Lexer("atomic", delim=b"END", inner=_Lexer())
-    return _Lexer()
-
-
-def _is_begin_atomic(data: bytes) -> bool:
-    """Whether `data` ends with `BEGIN <spaces> ATOMIC` as whole words."""
-    offset = len(data) - len(b"ATOMIC")
-    if offset < 0 or data[offset:].upper() != b"ATOMIC":
-        return False
-    if offset > 0 and _is_ident_rune(_last_rune(data[:offset])):
-        return False
-    prefix = data[:offset].decode("utf-8", "replace").rstrip(_GO_SPACES).encode()
-    offset = len(prefix) - len(b"BEGIN")
-    if offset < 0 or prefix[offset:].upper() != b"BEGIN":
-        return False
-    return offset == 0 or not _is_ident_rune(_last_rune(prefix[:offset]))
-
-
-def _last_rune(data: bytes) -> str:
-    text = data[-4:].decode("utf-8", "replace")
-    return text[-1] if text else _RUNE_ERROR
-
-
-def _step(state: _Lexer, ch: str, data: bytes) -> _Lexer | None:
-    """Feed one rune; `data` is the current statement so far, ending with that rune."""
-    kind = state.kind
-    if kind == "ready":
-        return _ready_next(ch, data)
-    if kind == "comment":
-        if ch == "-":
-            return _Lexer("dollar", delim=b"\n")  # a line comment ends at the newline
-        return _ready_next(ch, data)
-    if kind == "block":
-        window = data[-2:]
-        if window == b"/*":
-            state.depth += 1
-            return state
-        if state.depth == 0:
-            return _ready_next(ch, data)
-        if window == b"*/":
-            state.depth -= 1
-            if state.depth == 0:
-                return _Lexer()
-        return state
-    if kind == "quote":
-        if state.escape:
-            if ch.encode() == state.delim:  # a doubled quote stays inside the literal
-                state.escape = False
-                return state
-            return _ready_next(ch, data)
-        if ch.encode() == state.delim:
-            state.escape = True
-        return state
-    if kind == "dollar":
-        if data.endswith(state.delim):
-            return _Lexer()
-        return state
-    if kind == "tag":
-        if ch == "$":
-            return _Lexer("dollar", delim=bytes(data[state.offset :]))
-        if ch.isalpha() or ch.isdecimal() or ch == "_":
-            return state
-        return _ready_next(ch, data)
-    if kind == "escape":
-        return _Lexer()
-    # atomic: the wrapped state decides whether we are inside a literal or comment
-    assert state.inner is not None
-    inner = _step(state.inner, ch, data)
-    if inner is not None:
-        state.inner = inner
-    if state.inner.kind == "ready" and data[-len(state.delim) :].upper() == state.delim:
-        return _Lexer()
-    return state
-
-
-def split_raw(sql: str | bytes) -> list[str]:
-    """Split SQL into raw statements, each with its `;`, comments and whitespace kept.
-
-    The rules are the Supabase CLI's (`pkg/parser`), quirks included, so the statements
-    we execute and record are the ones `supabase db push` would: `;` ends a statement
-    except inside quotes, `$tag$` bodies, comments, parentheses and `BEGIN ATOMIC … END`.
-    Like the CLI it walks byte by byte (a multi-byte character is seen as its rune and then
-    one U+FFFD per continuation byte).
-    """
-    buf = sql.encode() if isinstance(sql, str) else sql
-    out: list[str] = []
-    start = 0
-    state = _Lexer()
-    i = 0
-    while i < len(buf):
-        ch, width = _decode_rune(buf, i)
-        end = i + width
-        nxt = _step(state, ch, buf[start:end])
-        if nxt is None:
-            out.append(buf[start:end].decode("utf-8", "replace"))
-            start = end
-            state = _Lexer()
-            i = end
-            continue
-        state = nxt
-        i += 1  # the CLI advances one byte at a time, even inside a multi-byte rune
-    if start < len(buf):
-        out.append(buf[start:].decode("utf-8", "replace"))
-    return out
-
-
-def split_statements(sql: str | bytes) -> list[str]:
-    """The statements of a migration, exactly as the CLI records them (`SplitAndTrim`).
-
-    Each raw statement loses its trailing `;` and surrounding whitespace; empty ones are
-    dropped, comment-only ones are kept (the server answers them with an empty result).
-    """
-    stats = []
-    for token in split_raw(sql):
-        trimmed = token.rstrip(";").strip(_GO_SPACES)
-        if trimmed:
-            stats.append(trimmed)
-    return stats
-
-
-def mark_position(statement: str, position: int | None) -> str:
-    """The statement with a caret under the 1-based character `position`, like the CLI."""
-    if not position or position <= 0:
-        return statement
-    lines = statement.split("\n")
-    pos = position
-    for j, line in enumerate(lines):
-        if pos > len(line):
-            pos -= len(line) + 1
-            continue
-        if pos > 0:
-            return "\n".join([*lines[: j + 1], " " * (pos - 1) + "^"])
-        break
-    return statement
 
 
 # --- files --------------------------------------------------------------------------
@@ -441,51 +163,6 @@ def new_migration(name: str, migrations_dir: Path, *, now: datetime | None = Non
 
 
 # --- connections --------------------------------------------------------------------
-
-
-def redact_url(url: str) -> str:
-    """`url` with its password replaced by `***` (URLs and key=value strings alike)."""
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    user = params.get("user") or ""
-    secret = ":***" if params.get("password") else ""
-    host = params.get("host") or "localhost"
-    port = f":{params['port']}" if params.get("port") else ""
-    dbname = params.get("dbname") or ""
-    auth = f"{user}{secret}@" if user or secret else ""
-    return f"postgresql://{auth}{host}{port}/{dbname}"
-
-
-def with_database(url: str, dbname: str, **overrides: str | None) -> str:
-    """`url` pointed at another database (and optionally other connection parameters)."""
-    params: dict[str, object] = dict(conninfo_to_dict(url))
-    params["dbname"] = dbname
-    params.update({k: v for k, v in overrides.items() if v is not None})
-    return make_conninfo(**params)  # type: ignore[arg-type]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
-
-
-@contextmanager
-def connect(db_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """An autocommit connection; connection failures become `DatabaseUnavailable`."""
-    try:
-        conn = psycopg.connect(db_url, autocommit=True, prepare_threshold=None,
-                               connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        # libpq's first line is the reason; the next ones are generic hints.
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        reason = lines[0].rstrip(".") if lines else type(exc).__name__
-        raise DatabaseUnavailable(db_url, reason) from exc
-    except psycopg.ProgrammingError as exc:  # a malformed URL
-        raise DatabaseUnavailable(db_url, _one_line(str(exc))) from exc
-    with conn:
-        yield conn
-
 
 # --- history ------------------------------------------------------------------------
 
@@ -608,7 +285,7 @@ def _exec_batch(
             path=path,
             statement_index=index,
             statement=stmt,
-            pg_message=diag.message_primary or _one_line(str(exc)),
+            pg_message=diag.message_primary or one_line(str(exc)),
             sqlstate=exc.sqlstate,
             detail=diag.message_detail,
             position=position,

@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import psycopg
 
-# Schemas that Supabase (or PostgreSQL) owns: never dropped.
-_SYSTEM_SCHEMAS = (
-    "information_schema", "pg_catalog", "pg_toast", "public", "auth", "storage", "extensions",
-    "graphql", "graphql_public", "realtime", "_realtime", "_analytics", "_supavisor", "net",
-    "pgbouncer", "pgmq", "pgsodium", "pgsodium_masks", "pgtle", "supabase_functions",
-    "supabase_migrations", "vault", "cron",
-)
+from .schema import PLATFORM_SCHEMAS
 
 _DROP_USER_OBJECTS = r"""
 do $$
@@ -89,4 +83,6 @@ $$
 def drop_user_objects(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """Drop what migrations created in `conn`'s database, in one transaction."""
     with conn.transaction():
-        conn.execute(_DROP_USER_OBJECTS.replace("{system}", ",".join(_SYSTEM_SCHEMAS)).encode())
+        # public is kept (its objects are dropped one by one), as are the platform's.
+        kept = ",".join(sorted(PLATFORM_SCHEMAS | {"public"}))
+        conn.execute(_DROP_USER_OBJECTS.replace("{system}", kept).encode())

@@ -53,7 +53,7 @@ SNAPSHOT_HEADER = (
 MIGRATION_ROLE = "postgres"
 
 # Schemas that Supabase, PostgreSQL or the local bootstrap own; any other schema is ours.
-_PLATFORM_SCHEMAS = frozenset({
+PLATFORM_SCHEMAS = frozenset({
     "information_schema", "pg_catalog", "pg_toast", "auth", "storage", "extensions",
     "graphql", "graphql_public", "realtime", "_realtime", "_analytics", "_supavisor", "net",
     "pgbouncer", "pgmq", "pgsodium", "pgsodium_masks", "pgtle", "supabase_functions",
@@ -177,7 +177,7 @@ def normalise_dump(text: str) -> str:
     entries = _parse(text)
     owned = {"public"} | {e.name for e in entries
                           if e.type == "SCHEMA" and e.schema == "-"
-                          and e.name not in _PLATFORM_SCHEMAS}
+                          and e.name not in PLATFORM_SCHEMAS}
     kept: list[_Entry] = []
     hooked: set[str] = set()  # "POLICY p ON t" / "TRIGGER t ON t", for their comments
     for entry in entries:

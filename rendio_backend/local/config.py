@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from .errors import StackError
 
 if TYPE_CHECKING:
+    from rendio_backend.config import RendioConfig
     from rendio_backend.project import Project
 
 # The Supabase CLI's local defaults (supabase/cli pkg/config/apikeys.go).
@@ -131,6 +132,13 @@ class StackConfig:
     @property
     def service_role_key(self) -> str:
         return self.service_role_key_override or sign_api_key(self.jwt_secret, "service_role")
+
+    def rendio_config(self) -> RendioConfig:
+        """The library's settings for this stack (its URL and keys)."""
+        from rendio_backend.config import RendioConfig
+
+        return RendioConfig(supabase_url=self.api_url, anon_key=self.anon_key,
+                            service_role_key=self.service_role_key)
 
     # --- URLs -----------------------------------------------------------------------
     @property

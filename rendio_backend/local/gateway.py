@@ -249,7 +249,7 @@ def build_services(config: StackConfig) -> dict[str, LocalService]:
     return {
         "auth": create_auth_service(config),
         "storage": create_storage_service(config),
-        "functions": _AppOnly(create_functions_app()),
+        "functions": _AppOnly(create_functions_app(config.rendio_config())),
         "fake_apple": _AppOnly(create_fake_apple_app(config)),
     }
 

@@ -16,10 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rendio_backend.dbtools.bootstrap import bootstrap
+from rendio_backend.dbtools.connection import connect, redact_url
+from rendio_backend.dbtools.errors import DatabaseUnavailable
+
 from ._proc import PidFile, fail_with_log, port_in_use, spawn, wait_until
 from .config import StackConfig, save_config
 from .errors import PortBusy, StackError
-from .postgres import LocalPostgres, bootstrap, connect, redact
+from .postgres import LocalPostgres
 from .postgrest import LocalPostgrest
 
 
@@ -144,7 +148,7 @@ class Stack:
         config = self.config
         if self.external_db:
             db = PieceStatus("postgres", self._db_reachable(), None,
-                             redact(config.external_db_url or ""))
+                             redact_url(config.external_db_url or ""))
         else:
             pid = self.postgres.pid()
             db = PieceStatus("postgres", pid is not None, pid, f"{config.host}:{config.db_port}")
@@ -211,7 +215,7 @@ class Stack:
                 f"PostgreSQL {wanted} installation to match)")
 
     def _migrate(self, migrations_dir: Path, say: Callable[[str], None]) -> None:
-        from cli.migrations import migrate
+        from rendio_backend.dbtools.migrations import migrate
 
         if not migrations_dir.is_dir():
             raise StackError(f"migrations folder {migrations_dir} does not exist "
@@ -224,7 +228,7 @@ class Stack:
         try:
             with connect(self.config.superuser_db_url, timeout=2):
                 return True
-        except StackError:
+        except DatabaseUnavailable:
             return False
 
 
