@@ -6,8 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG15_BIN ?= /usr/lib/postgresql/15/bin
 # The tests that exercise SQL; CI runs them a second time on Debian's PostgreSQL 15.
-DB_TESTS = $(wildcard tests/test_db_*.py) tests/test_stack_rest.py tests/test_migrations.py \
-	tests/test_lint.py tests/test_project_migrations.py
+DB_TESTS = tests/db
 
 .PHONY: install demo test test-unit test-pg15 lint arch bench clean
 

@@ -18,8 +18,7 @@ import psycopg
 import pytest
 
 from rendio_backend.local._proc import free_port
-
-from .conftest import MIGRATIONS, RunningStack, ScratchDb, stack_dir
+from tests.support.stack import MIGRATIONS, RunningStack, ScratchDb, stack_dir
 
 RENDIO = str(Path(sys.executable).parent / "rendio")
 

@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from .conftest import RunningStack, SqlRunner
-from .ledger_model import balance, ledger_violations, new_model, new_user
+from tests.support.ledger_model import balance, ledger_violations, new_model, new_user
+from tests.support.stack import RunningStack, SqlRunner
 
 
 class SqlError(Exception):

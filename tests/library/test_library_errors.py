@@ -40,8 +40,7 @@ from rendio_backend import (
     TransactionAlreadyUsed,
 )
 from rendio_backend._errors_map import from_auth, from_httpx, from_postgrest, from_storage
-
-from .conftest import RunningStack
+from tests.support.stack import RunningStack
 
 
 def _closed_port() -> int:

@@ -26,10 +26,9 @@ from typing import Any
 import pytest
 
 from rendio_backend.local.fake_apple import FakeAppleIssuer
+from tests.support.stack import own_folder_policies
 
-from .conftest import own_folder_policies
-
-JS_DIR = Path(__file__).resolve().parent / "js"
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
 INSTALLED = JS_DIR / "node_modules" / ".package-lock.json"  # written by every npm install
 
 

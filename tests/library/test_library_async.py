@@ -17,8 +17,7 @@ from rendio_backend import (
     RendioConnectionError,
 )
 from rendio_backend.local.fake_apple import FakeAppleIssuer
-
-from .conftest import RunningStack
+from tests.support.stack import RunningStack
 
 VEO_FAST = uuid.UUID("ca57e12e-93af-5489-bd20-93d510bf15e9")
 

@@ -12,8 +12,8 @@ import pytest
 from postgrest import SyncPostgrestClient
 from postgrest.exceptions import APIError
 
-from .conftest import RunningStack, SqlRunner
-from .ledger_model import api_error, balance, data, new_model, new_user, rest
+from tests.support.ledger_model import api_error, balance, data, new_model, new_user, rest
+from tests.support.stack import RunningStack, SqlRunner
 
 
 @dataclass

@@ -24,8 +24,7 @@ from storage3.exceptions import StorageApiError
 from supabase import Client, ClientOptions, create_client
 
 from rendio_backend.local.storage._files import FileStore
-
-from .conftest import own_folder_policies
+from tests.support.stack import own_folder_policies
 
 # --- helpers ----------------------------------------------------------------------------
 

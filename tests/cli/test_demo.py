@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from rendio_backend.local._proc import free_port
-
-from .conftest import REPO
+from tests.support.stack import REPO
 
 
 def test_demo_runs_the_main_job_twice(tmp_path: Path) -> None:

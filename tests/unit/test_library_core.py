@@ -14,7 +14,7 @@ from rendio_backend._core import arguments, idempotency, paging, responses, stor
 from rendio_backend._core.catalog import load_catalog, seed_item
 from rendio_backend.config import LOCAL_ANON_KEY, LOCAL_API_URL, LOCAL_SERVICE_ROLE_KEY
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_all_lists_exactly_the_public_names() -> None:

@@ -8,9 +8,8 @@ import psycopg
 import pytest
 
 from rendio_backend.dbtools.lint import failing, lint
-
-from .conftest import RunningStack, SqlRunner
-from .ledger_model import new_user
+from tests.support.ledger_model import new_user
+from tests.support.stack import RunningStack, SqlRunner
 
 TABLES = ("users", "device_claims", "models", "video_jobs", "quota_log", "idempotency_log",
           "iap_products", "video_jobs_archive")

@@ -21,8 +21,7 @@ import pytest
 
 from rendio_backend.local._proc import free_port, process_alive, wait_until
 from rendio_backend.local.config import StackConfig
-
-from .conftest import REPO, stack_dir
+from tests.support.stack import REPO, stack_dir
 
 
 class Cli:

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from .conftest import RunningStack
+from tests.support.stack import RunningStack
 
 BUCKETS = ("videos", "thumbnails", "user_uploads")
 

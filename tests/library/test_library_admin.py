@@ -31,8 +31,7 @@ from rendio_backend import (
     request_hash,
 )
 from rendio_backend._core.catalog import default_catalog_path
-
-from .conftest import RunningStack, SqlRunner
+from tests.support.stack import RunningStack, SqlRunner
 
 VEO = uuid.UUID("8b87c271-f01c-550b-9e12-36cf851aae46")
 VEO_FAST = uuid.UUID("ca57e12e-93af-5489-bd20-93d510bf15e9")

@@ -21,8 +21,7 @@ from rendio_backend.dbtools.schema import (
     find_pg_dump,
     normalise_dump,
 )
-
-from .conftest import MIGRATIONS, REPO, ScratchDb
+from tests.support.stack import MIGRATIONS, REPO, ScratchDb
 
 SNAPSHOT = REPO / "supabase" / "schema.sql"
 

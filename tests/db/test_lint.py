@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from rendio_backend.dbtools.lint import LINTS, LintResult, _expand, failing, lint
 from rendio_cli.db import app
-from tests.conftest import ScratchDb
+from tests.support.stack import ScratchDb
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 from postgrest.exceptions import APIError
 from supabase import create_client
 
-from .conftest import RunningStack, SqlRunner
+from tests.support.stack import RunningStack, SqlRunner
 
 
 @pytest.fixture(scope="module")

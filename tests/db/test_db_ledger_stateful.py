@@ -24,8 +24,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from .conftest import RunningStack
-from .ledger_model import LedgerModel, ModelError, new_model, new_user
+from tests.support.ledger_model import LedgerModel, ModelError, new_model, new_user
+from tests.support.stack import RunningStack
 
 DEVICES = [f"device-{i}" for i in range(4)]
 TRANSACTIONS = [f"tx-{i}" for i in range(6)]

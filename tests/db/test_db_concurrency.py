@@ -13,9 +13,8 @@ import psycopg
 from postgrest.exceptions import APIError
 
 from rendio_backend.local._proc import wait_until
-
-from .conftest import RunningStack, SqlRunner
-from .ledger_model import balance, ledger_violations, new_model, new_user, rest
+from tests.support.ledger_model import balance, ledger_violations, new_model, new_user, rest
+from tests.support.stack import RunningStack, SqlRunner
 
 Outcome = tuple[str, Any]  # ("ok", data) or ("error", message)
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from .conftest import MIGRATIONS, REPO, RunningStack
+from tests.support.stack import MIGRATIONS, REPO, RunningStack
 
 
 def _rendio(*args: str) -> subprocess.CompletedProcess[str]:

@@ -27,8 +27,7 @@ from rendio_backend import (
     Tier,
 )
 from rendio_backend.local.fake_apple import FakeAppleIssuer
-
-from .conftest import REPO, RunningStack, SqlRunner
+from tests.support.stack import REPO, RunningStack, SqlRunner
 
 VEO = uuid.UUID("8b87c271-f01c-550b-9e12-36cf851aae46")
 VEO_FAST = uuid.UUID("ca57e12e-93af-5489-bd20-93d510bf15e9")
