@@ -3,14 +3,20 @@
     python scripts/generate_sync.py            # rewrite rendio_backend/_sync/
     python scripts/generate_sync.py --check    # exit 1 if rendio_backend/_sync/ is stale
 
-tests/test_library_core.py (test_sync_code_is_generated_from_async) runs the same
+tests/unit/test_library_core.py (test_sync_code_is_generated_from_async) runs the same
 generation into a temporary directory and compares, so a forgotten regeneration fails CI.
+
+Only code whose sole async part is awaiting I/O belongs under `_async/`: the token
+`asyncio` becomes `time`, so `asyncio.gather`, tasks or locks would generate broken sync
+code. Code that is async by nature (the API, the worker) lives elsewhere; generation
+refuses any `asyncio.` use but `asyncio.sleep`.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import re
 import shutil
 import sys
 import tempfile
@@ -33,9 +39,30 @@ RULES = [unasync.Rule(fromdir="/_async/", todir="/_sync/",
                       additional_replacements=REPLACEMENTS)]
 
 
+# `asyncio.<anything but sleep>`: async by nature, no sync twin.
+_ASYNC_BY_NATURE = re.compile(r"\basyncio\.(?!sleep\b)\w+")
+
+
+class AsyncByNature(Exception):
+    """A file under _async/ uses asyncio beyond sleeping: it has no sync twin."""
+
+
+def async_by_nature(sources: list[Path]) -> list[str]:
+    """`file:line: use` for every asyncio use that unasync cannot translate."""
+    found = []
+    for path in sources:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            for match in _ASYNC_BY_NATURE.finditer(line):
+                found.append(f"{path.name}:{number}: {match[0]}")
+    return found
+
+
 def generate(package: Path) -> list[Path]:
     """Write `package/_sync/*.py` from `package/_async/*.py`; returns the sources."""
     sources = sorted((package / "_async").glob("*.py"))
+    problems = async_by_nature(sources)
+    if problems:
+        raise AsyncByNature("async by nature, keep it out of _async/: " + "; ".join(problems))
     target = package / "_sync"
     if target.exists():
         shutil.rmtree(target)
@@ -62,7 +89,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args()
-    if args.check:
+    try:
+        return _run(check=args.check)
+    except AsyncByNature as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(*, check: bool) -> int:
+    if check:
         problems = stale_files(PACKAGE)
         for name in problems:
             print(f"stale: rendio_backend/_sync/{name}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_every_public_method_has_a_docstring() -> None:
                 assert getattr(cls, name).__doc__, f"{cls.__name__}.{name} has no docstring"
 
 
-def test_sync_code_is_generated_from_async() -> None:
+def _generate_sync() -> Any:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("generate_sync",
@@ -57,8 +58,22 @@ def test_sync_code_is_generated_from_async() -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    stale = module.stale_files(REPO / "rendio_backend")
+    return module
+
+
+def test_sync_code_is_generated_from_async() -> None:
+    stale = _generate_sync().stale_files(REPO / "rendio_backend")
     assert stale == [], f"run `python scripts/generate_sync.py`; stale: {stale}"
+
+
+def test_code_async_by_nature_is_refused_under_async(tmp_path: Path) -> None:
+    module = _generate_sync()
+    (tmp_path / "_async").mkdir()
+    (tmp_path / "_async" / "ok.py").write_text("import asyncio\nawait asyncio.sleep(1)\n")
+    assert module.generate(tmp_path) == [tmp_path / "_async" / "ok.py"]
+    (tmp_path / "_async" / "worker.py").write_text("results = asyncio.gather(a(), b())\n")
+    with pytest.raises(module.AsyncByNature, match=r"worker.py:1: asyncio.gather"):
+        module.generate(tmp_path)
 
 
 def test_local_keys_are_the_stacks_defaults() -> None:
