@@ -1339,7 +1339,7 @@ ALTER FUNCTION public.verify_ledger() OWNER TO postgres;
 -- Name: FUNCTION verify_ledger(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.verify_ledger() IS 'One row per violated ledger invariant (SPEC §2); empty when all hold. Caller: service_role.';
+COMMENT ON FUNCTION public.verify_ledger() IS 'One row per violated ledger invariant; empty when all hold. Caller: service_role.';
 
 --
 -- Name: device_claims; Type: TABLE; Schema: public; Owner: postgres

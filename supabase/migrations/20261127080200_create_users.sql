@@ -1,7 +1,7 @@
 -- public.users: one row per Supabase Auth user (created by the trigger on auth.users).
 --
 -- Deviations from the seed, on purpose:
--- * id references auth.users (public.users.id = auth.users.id, SPEC §1).
+-- * id references auth.users (public.users.id = auth.users.id).
 -- * users_identity_check also accepts guests: an anonymous sign-in has neither an email
 --   nor (until POST /device/check) a device id, and the row must exist from sign-up on.
 -- * The seed's idx_users_device_id / idx_users_apple_sub duplicated the UNIQUE

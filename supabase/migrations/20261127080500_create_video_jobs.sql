@@ -1,6 +1,6 @@
 -- public.video_jobs: one row per generation request.
 --
--- Additions to the seed (SPEC §3, §7): soft delete (deleted_at), provider bookkeeping
+-- Additions to the seed: soft delete (deleted_at), provider bookkeeping
 -- (provider, the status/response/cancel URLs the provider returned, never rebuilt),
 -- worker leases (lease_owner, lease_expires_at, attempts), a deadline after which the
 -- sweeper fails and refunds the job, and updated_at. video_url / thumbnail_url hold

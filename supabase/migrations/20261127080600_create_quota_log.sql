@@ -1,10 +1,10 @@
--- public.quota_log: the append-only credit ledger (SPEC §2).
+-- public.quota_log: the append-only credit ledger.
 --
 -- Every balance change is one row written by private.apply_ledger_entry in the same
 -- transaction that updates users.credits_remaining. Nobody holds INSERT/UPDATE/DELETE
 -- privileges on it: rows are written only by the (security definer) credit functions.
 --
--- Additions to the seed: reason is check-constrained to the SPEC §2 reasons with the
+-- Additions to the seed: reason is check-constrained to the six ledger reasons with the
 -- sign each reason allows; version is the per-user sequence (1, 2, 3, ...) that orders
 -- the ledger even within one transaction; total_after tracks credits_total; shortfall
 -- records credits an App Store refund could not take back. transaction_id is unique per
@@ -59,7 +59,7 @@ create unique index idx_quota_log_transaction on public.quota_log (transaction_i
     where transaction_id is not null;
 -- Every foreign key leads an index (user_id: idx_quota_log_user).
 create index idx_quota_log_job_id on public.quota_log (job_id);
--- A job is charged at most once and refunded at most once (SPEC §2).
+-- A job is charged at most once and refunded at most once.
 create unique index idx_quota_log_job_reason on public.quota_log (job_id, reason)
     where job_id is not null and reason in ('video_generation', 'generation_failed_refund');
 

@@ -1,4 +1,4 @@
--- public.idempotency_log: Stripe-style idempotency keys (SPEC §4).
+-- public.idempotency_log: Stripe-style idempotency keys.
 --
 -- Deviations from the seed: keys are scoped per user, so the primary key is
 -- (user_id, idempotency_key) and user_id is NOT NULL (a key used by another user never

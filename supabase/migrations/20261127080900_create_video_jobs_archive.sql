@@ -1,4 +1,4 @@
--- public.video_jobs_archive: finished jobs older than 90 days (SPEC §7), moved here by
+-- public.video_jobs_archive: finished jobs older than 90 days, moved here by
 -- archive_old_jobs(). The full row is kept as jsonb so the archive survives later
 -- changes of video_jobs' columns; the columns queried most are copied out.
 create table public.video_jobs_archive (

@@ -1,4 +1,4 @@
--- Credit functions (SPEC §2). Each balance change is one call, one transaction: the
+-- Credit functions. Each balance change is one call, one transaction: the
 -- user's row is locked, users.credits_remaining/credits_total/ledger_version change and
 -- one quota_log row is appended with balance_after.
 --

@@ -1,4 +1,4 @@
--- create_video_job: the whole generation request of SPEC §3/§4 in one transaction.
+-- create_video_job: the whole generation request in one transaction.
 --
 -- Order: idempotency check -> model available -> deduct cost -> job row 'pending' ->
 -- quota_log row -> stored response. Returns an envelope

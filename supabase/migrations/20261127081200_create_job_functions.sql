@@ -1,4 +1,4 @@
--- Job lifecycle functions (SPEC §3): workers claim, submit, complete or fail jobs.
+-- Job lifecycle functions: workers claim, submit, complete or fail jobs.
 -- Terminal states (completed, failed) are final; every function is idempotent.
 --
 -- Lease protocol: claim_pending_jobs leases pending jobs to a worker (FOR UPDATE SKIP

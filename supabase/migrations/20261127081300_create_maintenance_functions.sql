@@ -1,4 +1,4 @@
--- Maintenance (SPEC §7), runnable from the CLI and schedulable with pg_cron, e.g.
+-- Maintenance, runnable from the CLI and schedulable with pg_cron, e.g.
 --   select cron.schedule('fail-stuck-jobs', '*/5 * * * *',
 --                        $$select public.fail_stuck_jobs(interval '2 hours')$$);
 

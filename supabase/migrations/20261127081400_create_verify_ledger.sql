@@ -1,4 +1,4 @@
--- verify_ledger(): checks the SPEC §2 ledger invariants for every user and returns one
+-- verify_ledger(): checks the ledger invariants for every user and returns one
 -- row per violation (empty when all hold). Jobs moved to the archive are no longer
 -- linked (their quota_log.job_id is null), so the per-job checks cover live jobs.
 -- Caller: service_role only (tests, `rendio db verify`, monitoring).
@@ -130,4 +130,4 @@ $$;
 revoke all on function public.verify_ledger() from public, anon, authenticated;
 grant execute on function public.verify_ledger() to service_role;
 comment on function public.verify_ledger() is
-    'One row per violated ledger invariant (SPEC §2); empty when all hold. Caller: service_role.';
+    'One row per violated ledger invariant; empty when all hold. Caller: service_role.';

@@ -1,4 +1,4 @@
--- Keep public.users in step with auth.users (SPEC §1).
+-- Keep public.users in step with auth.users.
 --
 -- GoTrue writes auth.users as supabase_auth_admin, which has no rights on public, so the
 -- trigger functions are security definer with an empty search_path. They never raise

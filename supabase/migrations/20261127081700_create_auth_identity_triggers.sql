@@ -1,5 +1,5 @@
 -- Record the Apple subject when an Apple identity is attached to a user, and release it
--- when the identity goes (SPEC §1).
+-- when the identity goes.
 --
 -- GoTrue inserts an auth.identities row for every provider a user signs in or links
 -- with; linking Apple to a guest only adds that row (and the provider to app_metadata),

@@ -1,4 +1,4 @@
--- Storage policies (SPEC §6). Buckets videos, thumbnails and user_uploads are private
+-- Storage policies. Buckets videos, thumbnails and user_uploads are private
 -- and provisioned through the Storage API (not here). Every object lives under
 -- {user_id}/...: the first folder of its name must be the caller's id.
 -- videos and thumbnails are written only by the service role (which bypasses RLS);

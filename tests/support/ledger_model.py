@@ -1,4 +1,4 @@
-"""An in-memory model of the credit ledger (SPEC §2) and helpers for the database tests.
+"""An in-memory model of the credit ledger and helpers for the database tests.
 
 `LedgerModel` predicts what each SQL credit/job function answers, independently of the
 SQL; the Hypothesis state machine in test_db_ledger_stateful.py compares the two.
