@@ -106,6 +106,7 @@ class User(_Frozen):
     tier: Tier
     credits_remaining: int
     credits_total: int
+    max_jobs_in_flight: int = 3
     initial_grant_claimed: bool
     language: str
     theme_preference: Theme
@@ -159,6 +160,15 @@ class VideoJob(_Frozen):
     updated_at: datetime | None = None
     completed_at: datetime | None = None
     deleted_at: datetime | None = None
+
+
+# The columns of video_jobs a client may read; the provider's ids, URLs, raw errors and
+# the worker's lease stay server-side (column privileges in supabase/migrations).
+CLIENT_JOB_COLUMNS = ",".join((
+    "job_id", "user_id", "model_id", "prompt", "settings", "status", "video_url",
+    "thumbnail_url", "credits_used", "deadline_at", "started_at", "created_at", "updated_at",
+    "completed_at", "deleted_at",
+))
 
 
 class CreditTransaction(_Frozen):

@@ -124,6 +124,40 @@ ALTER FUNCTION private.apply_ledger_entry(p_user_id uuid, p_change integer, p_re
 COMMENT ON FUNCTION private.apply_ledger_entry(p_user_id uuid, p_change integer, p_reason text, p_job_id uuid, p_transaction_id text, p_shortfall integer) IS 'Moves a balance and appends the quota_log row. Caller: credit/job functions only.';
 
 --
+-- Name: enforce_jobs_in_flight(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enforce_jobs_in_flight() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    v_limit integer;
+    v_in_flight integer;
+begin
+    select u.max_jobs_in_flight into v_limit from public.users u where u.id = new.user_id;
+    select count(*) into v_in_flight
+      from public.video_jobs j
+     where j.user_id = new.user_id and j.status in ('pending', 'processing');
+    if v_in_flight >= v_limit then
+        raise exception using errcode = 'PT429', message = 'rate_limited',
+            detail = jsonb_build_object('limit', v_limit, 'in_flight', v_in_flight,
+                                        'retry_after', 30)::text;
+    end if;
+    return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.enforce_jobs_in_flight() OWNER TO postgres;
+
+--
+-- Name: FUNCTION enforce_jobs_in_flight(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enforce_jobs_in_flight() IS 'Trigger: refuses a new job beyond users.max_jobs_in_flight. Caller: the trigger only.';
+
+--
 -- Name: fail_locked_job(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1473,12 +1507,14 @@ CREATE TABLE public.users (
     ledger_version bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    max_jobs_in_flight integer DEFAULT 3 NOT NULL,
     CONSTRAINT users_credits_remaining_check CHECK ((credits_remaining >= 0)),
     CONSTRAINT users_credits_total_check CHECK ((credits_total >= 0)),
     CONSTRAINT users_device_id_check CHECK (((char_length(device_id) >= 1) AND (char_length(device_id) <= 255))),
     CONSTRAINT users_identity_check CHECK ((is_guest OR (email IS NOT NULL) OR (apple_sub IS NOT NULL) OR (device_id IS NOT NULL))),
     CONSTRAINT users_language_check CHECK ((language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$'::text)),
     CONSTRAINT users_ledger_version_check CHECK ((ledger_version >= 0)),
+    CONSTRAINT users_max_jobs_in_flight_check CHECK ((max_jobs_in_flight >= 0)),
     CONSTRAINT users_theme_preference_check CHECK ((theme_preference = ANY (ARRAY['light'::text, 'dark'::text, 'system'::text]))),
     CONSTRAINT users_tier_check CHECK ((tier = ANY (ARRAY['free'::text, 'premium'::text])))
 );
@@ -1503,6 +1539,12 @@ COMMENT ON COLUMN public.users.credits_total IS 'Lifetime earned credits: initia
 --
 
 COMMENT ON COLUMN public.users.ledger_version IS 'Number of quota_log rows of this user; the version of the newest one.';
+
+--
+-- Name: COLUMN users.max_jobs_in_flight; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.users.max_jobs_in_flight IS 'Jobs a user may have pending or processing at once; set by the service role only.';
 
 --
 -- Name: video_jobs_archive; Type: TABLE; Schema: public; Owner: postgres
@@ -1733,6 +1775,12 @@ CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXEC
 --
 
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF email, is_anonymous, raw_app_meta_data, raw_user_meta_data ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_auth_user_updated();
+
+--
+-- Name: video_jobs enforce_jobs_in_flight; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER enforce_jobs_in_flight BEFORE INSERT ON public.video_jobs FOR EACH ROW EXECUTE FUNCTION private.enforce_jobs_in_flight();
 
 --
 -- Name: iap_products iap_products_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -1966,6 +2014,12 @@ GRANT SELECT ON TABLE public.quota_log TO service_role;
 REVOKE ALL ON FUNCTION private.apply_ledger_entry(p_user_id uuid, p_change integer, p_reason text, p_job_id uuid, p_transaction_id text, p_shortfall integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION enforce_jobs_in_flight(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enforce_jobs_in_flight() FROM PUBLIC;
+
+--
 -- Name: FUNCTION fail_locked_job(p_job_id uuid, p_error text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -2038,20 +2092,98 @@ GRANT ALL ON FUNCTION public.archive_old_jobs(p_older_than interval) TO service_
 -- Name: TABLE video_jobs; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT SELECT ON TABLE public.video_jobs TO authenticated;
 GRANT SELECT ON TABLE public.video_jobs TO service_role;
+
+--
+-- Name: COLUMN video_jobs.job_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(job_id) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(user_id) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.model_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(model_id) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.prompt; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(prompt) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.settings; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(settings) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(status) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.video_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(video_url) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.thumbnail_url; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(thumbnail_url) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.credits_used; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(credits_used) ON TABLE public.video_jobs TO authenticated;
 
 --
 -- Name: COLUMN video_jobs.deadline_at; Type: ACL; Schema: public; Owner: postgres
 --
 
 GRANT UPDATE(deadline_at) ON TABLE public.video_jobs TO service_role;
+GRANT SELECT(deadline_at) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.started_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(started_at) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(created_at) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.updated_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(updated_at) ON TABLE public.video_jobs TO authenticated;
+
+--
+-- Name: COLUMN video_jobs.completed_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(completed_at) ON TABLE public.video_jobs TO authenticated;
 
 --
 -- Name: COLUMN video_jobs.deleted_at; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(deleted_at) ON TABLE public.video_jobs TO authenticated;
+GRANT SELECT(deleted_at),UPDATE(deleted_at) ON TABLE public.video_jobs TO authenticated;
 GRANT UPDATE(deleted_at) ON TABLE public.video_jobs TO service_role;
 
 --

@@ -52,12 +52,18 @@ class RendioAdmin(SyncBase):
         config: RendioConfig | None = None,
         *,
         http_client: httpx.Client | None = None,
+        max_retries: int = idempotency.MAX_RETRIES,
     ) -> None:
-        """An admin for `config` (default: RendioConfig.from_env()); needs the service key."""
+        """An admin for `config` (default: RendioConfig.from_env()); needs the service key.
+
+        `max_retries` bounds the retries of idempotent calls (create_job); 0 sends each
+        once, for a caller that answers a client who retries itself (the HTTP API).
+        """
         config = config if config is not None else RendioConfig.from_env()
         super().__init__(config, api_key=config.require_service_role_key(),
                          http_client=http_client)
         self._key = config.require_service_role_key()
+        self._max_retries = max_retries
 
     def _call(self, function: str, params: dict[str, Any]) -> Any:
         return self._rpc(self._key, function, params)

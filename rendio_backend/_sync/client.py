@@ -18,6 +18,7 @@ from .._errors_map import translating
 from ..config import RendioConfig
 from ..errors import AuthError, InvalidRequest, NotFound
 from ..models import (
+    CLIENT_JOB_COLUMNS,
     AuthSession,
     Balance,
     CreditTransaction,
@@ -306,7 +307,7 @@ class RendioClient(SyncBase):
         size = paging.page_limit(limit, paging.MAX_JOBS_PAGE)
         keyset = paging.job_keyset_filter(cursor) if cursor else None
         user_id, token = self._user_token()
-        query = (self._rest(token).table("video_jobs").select("*")
+        query = (self._rest(token).table("video_jobs").select(CLIENT_JOB_COLUMNS)
                  .eq("user_id", str(user_id)).is_("deleted_at", "null")
                  .order("created_at", desc=True).order("job_id", desc=True).limit(size + 1))
         if keyset is not None:
@@ -325,7 +326,7 @@ class RendioClient(SyncBase):
         job = arguments.as_uuid(job_id, "job_id")
         _, token = self._user_token()
         with translating():
-            response = (self._rest(token).table("video_jobs").select("*")
+            response = (self._rest(token).table("video_jobs").select(CLIENT_JOB_COLUMNS)
                               .eq("job_id", str(job)).is_("deleted_at", "null").execute())
             found = responses.rows(response.data)
             if not found:

@@ -10,8 +10,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from postgrest.exceptions import APIError
 
-from tests.support.ledger_model import balance, ledger_violations, new_model, new_user
+from rendio_backend.models import CLIENT_JOB_COLUMNS
+from tests.support.ledger_model import balance, ledger_violations, new_model, new_user, rest
 from tests.support.stack import RunningStack, SqlRunner
 
 
@@ -401,3 +403,42 @@ def test_verify_ledger_detects_tampering(stack: RunningStack, call: Any, sql: Sq
     assert {r[0] for r in rows} == {
         "balance_equals_ledger_sum", "credits_total_equals_earnings", "balance_after_chain",
         "failed_job_refunded"}
+
+
+# --- jobs in flight -----------------------------------------------------------------
+
+
+def test_jobs_in_flight_are_limited_and_nothing_is_charged_over_it(
+    call: Any, sql: SqlRunner
+) -> None:
+    user, model = new_user(sql, max_jobs_in_flight=3), new_model(sql, cost=1)
+    call("add_credits", user, 10, "admin_adjustment")
+    jobs = [create_job(call, user, model)["response"]["job_id"] for _ in range(3)]
+    key = str(uuid.uuid4())
+    with raises("PT429", "rate_limited") as info:
+        create_job(call, user, model, key=key)
+    assert detail(info) == {"limit": 3, "in_flight": 3, "retry_after": 30}
+    assert balance(sql, user) == (7, 10)  # the fourth charged nothing
+    # A finished job frees a slot, and the refused key was never used: it works now.
+    call("fail_video_job", jobs[0], "provider error")
+    retried = create_job(call, user, model, key=key)
+    assert retried["replayed"] is False and balance(sql, user) == (7, 10)
+    # A replay of a stored response is not a new job, whatever is in flight.
+    assert create_job(call, user, model, key=key)["replayed"] is True
+    assert ledger_violations(sql) == []
+
+
+def test_clients_cannot_read_provider_columns(stack: RunningStack, sql: SqlRunner) -> None:
+    user, model = new_user(sql), new_model(sql)
+    sql("select public.add_credits(%s, 10, 'admin_adjustment')", user)
+    job = sql("select public.create_video_job(%s, %s, 'x', '{}', %s, 'h')",
+              user, model, str(uuid.uuid4()))[0][0]["response"]["job_id"]
+    sql("update public.video_jobs set provider_job_id = 'req-1', error_message = 'raw' "
+        "where job_id = %s", job)
+    client = rest(stack.config.api_url, stack.config.anon_key, stack.user_jwt(user))
+    rows = client.table("video_jobs").select(CLIENT_JOB_COLUMNS).execute().data
+    assert [row["job_id"] for row in rows] == [job]
+    for columns in ("*", "provider_job_id", "error_message", "provider_status_url"):
+        with pytest.raises(APIError) as info:
+            client.table("video_jobs").select(columns).execute()
+        assert info.value.code == "42501", columns

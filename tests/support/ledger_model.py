@@ -27,7 +27,12 @@ class Sql(Protocol):
 # --- database helpers ---------------------------------------------------------------
 
 
-def new_user(sql: Sql, *, email: str | None = None, anonymous: bool = True) -> str:
+# Ledger tests create many jobs per user; the in-flight limit has tests of its own.
+UNLIMITED_JOBS = 1_000_000
+
+
+def new_user(sql: Sql, *, email: str | None = None, anonymous: bool = True,
+             max_jobs_in_flight: int = UNLIMITED_JOBS) -> str:
     """Create an auth user (the trigger creates its public.users row); return its id."""
     user_id = str(uuid.uuid4())
     sql(
@@ -35,6 +40,8 @@ def new_user(sql: Sql, *, email: str | None = None, anonymous: bool = True) -> s
         "values (%s, %s, %s, 'authenticated', 'authenticated')",
         user_id, email, anonymous,
     )
+    sql("update public.users set max_jobs_in_flight = %s where id = %s",
+        max_jobs_in_flight, user_id)
     return user_id
 
 
