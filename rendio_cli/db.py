@@ -6,14 +6,17 @@ maps failures to one red line on stderr with exit code 1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from . import _console
+
+if TYPE_CHECKING:
+    from rendio_backend.dbtools.lint import FailOn, Level
 
 app = typer.Typer(
     help="Database migrations (Supabase CLI compatible), advisor lints and the CI check.",
@@ -32,8 +35,6 @@ MigrationsDir = Annotated[Path | None, typer.Option(
     help="Directory of <version>_<name>.sql files (default: the project's "
     "supabase/migrations).")]
 Json = Annotated[bool, typer.Option("--json", help="Print plain JSON on stdout.")]
-ApiSchemas = Annotated[list[str] | None, typer.Option(
-    "--schema", help="Schema exposed by PostgREST (repeatable; default public, graphql_public).")]
 
 
 def _migrations(migrations_dir: Path | None) -> Path:
@@ -281,13 +282,56 @@ def reset(
 
 # --- lint ---------------------------------------------------------------------------
 
+# Values as `supabase db lint` takes them (`warning` spelt out there).
+_LEVELS: dict[str, Level] = {"info": "INFO", "warn": "WARN", "warning": "WARN",
+                              "error": "ERROR"}
+_FAIL_ON: dict[str, FailOn] = {"none": "none", "warn": "warn", "warning": "warn",
+                               "error": "error"}
 
-def _print_lints(results: Sequence[Any]) -> None:
+LintSchemas = Annotated[list[str] | None, typer.Option(
+    "--schema", "-s", metavar="SCHEMA",
+    help="Only report findings about objects in these schemas (repeatable or comma "
+    "separated; default: all), as `supabase db lint --schema`.")]
+LintApiSchemas = Annotated[list[str] | None, typer.Option(
+    "--api-schema", metavar="SCHEMA",
+    help="Schema PostgREST exposes (repeatable or comma separated; default: the "
+    "database's pgrst.db_schemas if set, else public, graphql_public).")]
+
+
+def _one_of(allowed: dict[str, Any], shown: str) -> Callable[[str], str]:
+    """An option callback accepting the keys of `allowed`, in any case."""
+
+    def check(value: str) -> str:
+        if value.lower() not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {shown}")
+        return value.lower()
+
+    return check
+
+
+LintLevel = Annotated[str, typer.Option(
+    "--level", metavar="info|warn|error", callback=_one_of(_LEVELS, "info, warn, error"),
+    help="Show findings at this level or above.")]
+LintFailOn = Annotated[str, typer.Option(
+    "--fail-on", metavar="none|warn|error", callback=_one_of(_FAIL_ON, "none, warn, error"),
+    help="Exit 1 when a finding is at this level or above, shown or not.")]
+
+
+def _split(values: Sequence[str] | None) -> list[str]:
+    """Repeated and comma-separated option values as one list."""
+    return [part.strip() for value in values or () for part in value.split(",")
+            if part.strip()]
+
+
+def _print_lints(results: Sequence[Any], hidden: int) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from rendio_backend.dbtools.lint import LINTS
+
     if not results:
-        _console.success("No lint findings.")
+        more = f" ({hidden} below --level)" if hidden else ""
+        _console.success(f"No lint findings{more}.")
         return
     table = Table("level", "name", "detail", show_lines=False)
     styles = {"ERROR": "bold red", "WARN": "yellow", "INFO": "dim"}
@@ -295,30 +339,43 @@ def _print_lints(results: Sequence[Any]) -> None:
         # Text: details contain `[docs](…)`, which Rich would read as markup.
         table.add_row(Text(r.level), Text(r.name), Text(r.detail), style=styles[r.level])
     _console.out.print(table)
+    docs = {spec.name: spec.docs for spec in LINTS}
+    _console.out.print("Remediation:", markup=False)
+    for name in dict.fromkeys(r.name for r in results):
+        _console.out.print(f"  {name}: {docs[name]}", markup=False, soft_wrap=True)
 
 
 @app.command()
 def lint(
     db_url: DbUrl = None,
-    schema: ApiSchemas = None,
+    schema: LintSchemas = None,
+    api_schema: LintApiSchemas = None,
+    level: LintLevel = "info",
+    fail_on: LintFailOn = "warn",
     json: Json = False,
 ) -> None:
-    """Security and performance lints like Supabase's database advisor.
+    """Security and performance lints, finding for finding those of Supabase's advisor.
 
-    Exits 1 on any WARN or ERROR finding; INFO findings are advice and do not fail.
+    The same lints as the dashboard's database advisor (splinter), with the same names,
+    levels and cache keys. Exits 1 on any finding at the --fail-on level or above
+    (default: WARN or ERROR; INFO findings are advice).
     """
-    from rendio_backend.dbtools.lint import failing
+    from rendio_backend.dbtools.lint import at_least, failing, in_schemas
     from rendio_backend.dbtools.lint import lint as run_lint
 
     with _errors():
-        results = run_lint(_db_url(db_url), api_schemas=schema or None)
+        results = run_lint(_db_url(db_url), api_schemas=_split(api_schema) or None)
+    if schema:
+        results = in_schemas(results, _split(schema))
+    shown = at_least(results, _LEVELS[level])
     if json:
-        _console.print_json([r.to_dict() for r in results])
+        _console.print_json([r.to_dict() for r in shown])
     else:
-        _print_lints(results)
-    bad = failing(results)
+        _print_lints(shown, len(results) - len(shown))
+    bad = failing(results, _FAIL_ON[fail_on])
     if bad:
-        raise _fail(f"{len(bad)} lint finding(s) at WARN or ERROR level")
+        floor = "ERROR" if _FAIL_ON[fail_on] == "error" else "WARN or ERROR"
+        raise _fail(f"{len(bad)} lint finding(s) at {floor} level")
 
 
 # --- check --------------------------------------------------------------------------
@@ -329,7 +386,7 @@ def check(
     db_url: DbUrl = None,
     superuser_url: SuperuserUrl = None,
     migrations_dir: MigrationsDir = None,
-    schema: ApiSchemas = None,
+    api_schema: LintApiSchemas = None,
     json: Json = False,
 ) -> None:
     """CI check: fresh database → migrate → re-migrate is a no-op → lint clean → no edits.
@@ -353,7 +410,7 @@ def check(
     with _errors():
         migrations = _migrations(migrations_dir)
         steps = run_check(_db_url(db_url), _superuser_url(superuser_url), migrations,
-                          api_schemas=schema or None,
+                          api_schemas=_split(api_schema) or None,
                           schema_file=migrations.parent / "schema.sql", on_step=show)
     ok = all(s.ok for s in steps)
     if json:

@@ -1,0 +1,15 @@
+-- Rendio serves no GraphQL: remove pg_graphql where it is installed.
+--
+-- Hosted Supabase installs pg_graphql in every project. Its /graphql/v1 schema shows every
+-- table, view and column that anon or authenticated may select, RLS or not, and the
+-- advisor warns about each of them (lints 0026/0027). Signed-in users must keep selecting
+-- their own rows through PostgREST, so narrowing grants cannot silence it; the app and its
+-- clients use only PostgREST, RPC, Auth and Storage, so the extension goes instead.
+--
+-- Runs as postgres, which is no superuser on hosted Supabase: pg_graphql is one of the
+-- extensions supautils lets postgres create and drop (the dashboard's Extensions toggle
+-- and Supabase's docs disable it with this very statement). Supabase then leaves
+-- graphql_public.graphql() as a stub that answers that pg_graphql is not enabled. Not
+-- cascade: an object of ours depending on it should stop the migration, not vanish.
+-- A no-op where pg_graphql is absent (the local stack, plain PostgreSQL).
+drop extension if exists pg_graphql;
