@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rendio_backend.local._proc import PidFile, free_port, spawn, wait_until
+from rendio_backend.local.auth_settings import AuthSettings, RateLimits
 from rendio_backend.local.config import StackConfig
 from rendio_backend.local.postgrest import authenticator_uri, ensure_binary, write_config
 from rendio_backend.local.stack import Stack
@@ -23,8 +24,12 @@ def scratch_stack() -> Iterator[tuple[Stack, Path]]:
     """A stack in a temporary directory on free ports, removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="rendio-bench-"))
     pg_bin = os.environ.get("RENDIO_PG_BIN")
+    # Anonymous sign-ins on (as Rendio's config.toml has them), Auth's limits off: the
+    # benchmarks sign many users in from one address.
+    auth = AuthSettings(enable_anonymous_sign_ins=True, enable_confirmations=False,
+                        rate_limits=RateLimits(enabled=False))
     config = StackConfig(state_dir=root / "state", api_port=free_port(), db_port=free_port(),
-                         pg_bin_dir=Path(pg_bin) if pg_bin else None,
+                         pg_bin_dir=Path(pg_bin) if pg_bin else None, auth=auth,
                          gateway_workers=int(os.environ.get("RENDIO_GATEWAY_WORKERS", "1")))
     stack = Stack(config)
     try:

@@ -1,10 +1,12 @@
 """Configuration: where Supabase is and which keys to use.
 
-Read from the environment or a `.env` file, with the seed's variable names
-(SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY, FALAI_API_KEY, APPLE_*,
-ENVIRONMENT). The environment wins over `.env`. With nothing configured the library
-targets the local stack (`rendio dev up` or `supabase start`): http://127.0.0.1:54321
-and the Supabase CLI's well-known local keys. Those keys are also the default for any
+Read from the environment or a `.env` file: SUPABASE_URL, SUPABASE_PUBLISHABLE_KEY and
+SUPABASE_SECRET_KEY (Supabase's API keys; the legacy SUPABASE_ANON_KEY and
+SUPABASE_SERVICE_ROLE_KEY JWTs still work, the new names win when both are set),
+SUPABASE_JWT_SECRET (optional, see `tokens.py`), FALAI_API_KEY, APPLE_*, ENVIRONMENT. The
+environment wins over `.env`. With nothing configured the library targets the local stack
+(`rendio dev up` or `supabase start`): http://127.0.0.1:54321 and the Supabase CLI's
+well-known local publishable and secret keys. Those keys are also the default for any
 other loopback URL (a local stack on another port); for any other host the keys must be
 given, so a hosted project is never called with the demo keys.
 """
@@ -19,18 +21,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import ConfigurationError
 
-__all__ = ["LOCAL_ANON_KEY", "LOCAL_API_URL", "LOCAL_SERVICE_ROLE_KEY", "RendioConfig",
-           "read_settings"]
+__all__ = ["LOCAL_ANON_KEY", "LOCAL_API_URL", "LOCAL_PUBLISHABLE_KEY", "LOCAL_SECRET_KEY",
+           "LOCAL_SERVICE_ROLE_KEY", "RendioConfig", "read_settings"]
 
 LOCAL_API_URL = "http://127.0.0.1:54321"
-# The Supabase CLI's well-known local demo keys (iss "supabase-demo", signed with its
-# local JWT secret), duplicated here so the product never imports the local stack;
-# tests check they equal rendio_backend.local.config.sign_api_key(...).
+# The Supabase CLI's well-known local API keys, duplicated here so the product never
+# imports the local stack; tests check they equal rendio_backend.local.keys' defaults.
+LOCAL_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+LOCAL_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
+# Its legacy demo keys (iss "supabase-demo", signed with its local JWT secret); tests
+# check they equal rendio_backend.local.config.sign_api_key(...).
 LOCAL_ANON_KEY = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJl"
     "eHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
@@ -40,11 +45,15 @@ LOCAL_SERVICE_ROLE_KEY = (
     "cm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
 )
 
-# Environment variable -> field.
+# Environment variable -> field. Where two name one field, the later one wins: Supabase's
+# current key names over the legacy JWT keys.
 _ENV_NAMES = {
     "SUPABASE_URL": "supabase_url",
     "SUPABASE_ANON_KEY": "anon_key",
+    "SUPABASE_PUBLISHABLE_KEY": "anon_key",
     "SUPABASE_SERVICE_ROLE_KEY": "service_role_key",
+    "SUPABASE_SECRET_KEY": "service_role_key",
+    "SUPABASE_JWT_SECRET": "jwt_secret",
     "FALAI_API_KEY": "falai_api_key",
     "APPLE_BUNDLE_ID": "apple_bundle_id",
     "APPLE_TEAM_ID": "apple_team_id",
@@ -53,6 +62,10 @@ _ENV_NAMES = {
     "APPLE_PRIVATE_KEY": "apple_private_key",
     "APPLE_DEVICECHECK_KEY_ID": "apple_devicecheck_key_id",
     "APPLE_DEVICECHECK_PRIVATE_KEY": "apple_devicecheck_private_key",
+    "APPLE_DEVICECHECK_URL": "apple_devicecheck_url",
+    "APPLE_ROOT_CERTIFICATES": "apple_root_certificates",
+    "APPLE_APP_APPLE_ID": "apple_app_apple_id",
+    "APPLE_STOREKIT_ONLINE_CHECKS": "apple_storekit_online_checks",
     "ENVIRONMENT": "environment",
     "RENDIO_HTTP_TIMEOUT": "timeout",
     "RENDIO_CONNECT_TIMEOUT": "connect_timeout",
@@ -117,8 +130,12 @@ class RendioConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     supabase_url: str = LOCAL_API_URL
+    # The key an app may ship: publishable (`sb_publishable_…`) or the legacy anon JWT.
     anon_key: str = Field(default="", repr=False)  # "" = the local key, for a local URL
+    # The server-only key: secret (`sb_secret_…`) or the legacy service_role JWT.
     service_role_key: str | None = Field(default=None, repr=False)
+    # The project's legacy HS256 secret: lets TokenVerifier check HS256 tokens itself.
+    jwt_secret: str | None = Field(default=None, repr=False)
     falai_api_key: str | None = Field(default=None, repr=False)
     apple_bundle_id: str | None = None
     apple_team_id: str | None = None
@@ -127,6 +144,15 @@ class RendioConfig(BaseModel):
     apple_private_key: str | None = Field(default=None, repr=False)
     apple_devicecheck_key_id: str | None = None
     apple_devicecheck_private_key: str | None = Field(default=None, repr=False)
+    # None: Apple's host for `environment` (see rendio_backend.apple.devicecheck).
+    apple_devicecheck_url: str | None = None
+    # Files (DER or PEM) of the roots StoreKit's signed data must chain to: Apple Root
+    # CA - G3 in production, the local stack's own root locally. A comma-separated list.
+    apple_root_certificates: tuple[str, ...] = ()
+    # The app's App Store id; Apple's verifier requires it for Production data.
+    apple_app_apple_id: int | None = None
+    # OCSP revocation checks of the signing chain (a network call to Apple per new chain).
+    apple_storekit_online_checks: bool = False
     environment: str = "development"
     # Seconds. A stopped stack refuses connections at once; connect_timeout bounds a
     # host that does not answer, timeout bounds every read/write (videos included).
@@ -147,12 +173,20 @@ class RendioConfig(BaseModel):
                                      code="invalid_supabase_url")
         values["supabase_url"] = url
         if is_loopback_url(url):
-            values["anon_key"] = values.get("anon_key") or LOCAL_ANON_KEY
-            values.setdefault("service_role_key", LOCAL_SERVICE_ROLE_KEY)
+            values["anon_key"] = values.get("anon_key") or LOCAL_PUBLISHABLE_KEY
+            values.setdefault("service_role_key", LOCAL_SECRET_KEY)
         elif not values.get("anon_key"):
-            raise ConfigurationError(f"SUPABASE_ANON_KEY must be set for {url}",
-                                     code="missing_anon_key")
+            raise ConfigurationError(
+                f"SUPABASE_PUBLISHABLE_KEY (or the legacy SUPABASE_ANON_KEY) must be set "
+                f"for {url}", code="missing_anon_key")
         return values
+
+    @field_validator("apple_root_certificates", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @property
     def rest_url(self) -> str:
@@ -188,7 +222,8 @@ class RendioConfig(BaseModel):
         """The service role key, or ConfigurationError when it is not set."""
         if not self.service_role_key:
             raise ConfigurationError(
-                "SUPABASE_SERVICE_ROLE_KEY is not set; admin operations need it",
+                "SUPABASE_SECRET_KEY (or the legacy SUPABASE_SERVICE_ROLE_KEY) is not set; "
+                "admin operations need it",
                 code="missing_service_role_key")
         return self.service_role_key
 
@@ -204,7 +239,7 @@ class RendioConfig(BaseModel):
 
         Keyword overrides win over both; see `read_settings` for `env_file`. Raises
         ConfigurationError for invalid values, and when SUPABASE_URL names a non-local
-        host but SUPABASE_ANON_KEY is not set.
+        host but neither SUPABASE_PUBLISHABLE_KEY nor SUPABASE_ANON_KEY is set.
         """
         settings = read_settings(env_file=env_file, environ=environ)
         values: dict[str, Any] = {field: settings[name] for name, field in _ENV_NAMES.items()

@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import shutil
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigurationError
 
@@ -43,6 +44,8 @@ class ProjectSettings:
     api_port: int | None = None
     db_port: int | None = None
     db_major_version: int | None = None
+    # The `[auth]` table as written (the local stack reads it: `local/auth_settings.py`).
+    auth: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,20 +82,24 @@ class Project:
 
     @cached_property
     def settings(self) -> ProjectSettings:
-        """`[api] port`, `[db] port` and `[db] major_version` from config.toml."""
+        """`[api] port`, `[db] port`, `[db] major_version` and `[auth]` from config.toml.
+
+        Outside any project the local stack runs Rendio's bundled schema, so `[auth]`
+        comes from the bundled config.toml too (the app needs its anonymous sign-ins).
+        """
         if not self.config_toml.is_file():
-            return ProjectSettings()
-        try:
-            data = tomllib.loads(self.config_toml.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read {self.config_toml}: {exc}",
-                                     code="invalid_project_config") from exc
+            if self.found:
+                return ProjectSettings()
+            return ProjectSettings(auth=_read_toml(bundled_supabase_dir() / "config.toml")
+                                   .get("auth", {}))
+        data = _read_toml(self.config_toml)
         api, db = data.get("api", {}), data.get("db", {})
         return ProjectSettings(
             api_port=_whole(api.get("port"), f"{self.config_toml}: [api] port"),
             db_port=_whole(db.get("port"), f"{self.config_toml}: [db] port"),
             db_major_version=_whole(db.get("major_version"),
                                     f"{self.config_toml}: [db] major_version"),
+            auth=data.get("auth", {}),
         )
 
     def migrations_to_apply(self) -> Path:
@@ -135,6 +142,14 @@ def find_project(start: str | os.PathLike[str] | None = None) -> Project:
         if (supabase / "config.toml").is_file() or (supabase / "migrations").is_dir():
             return Project(root=folder, found=True)
     return Project(root=here, found=False)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}",
+                                 code="invalid_project_config") from exc
 
 
 def _whole(value: object, where: str) -> int | None:

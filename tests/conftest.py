@@ -3,7 +3,8 @@
 The stack runs in a temporary directory on free ports, with the bootstrap SQL and
 `supabase/migrations` applied, exactly as `rendio dev up` runs it. Set RENDIO_PG_BIN to
 run the suite on another PostgreSQL build (CI also runs the database tests on Debian's
-PostgreSQL 15).
+PostgreSQL 15), and RENDIO_TEST_KEYS=legacy to run it as a project still on the legacy
+keys (HS256 user tokens, the anon / service_role JWTs as API keys; `make test-legacy-keys`).
 """
 
 from __future__ import annotations

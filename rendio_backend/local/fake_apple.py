@@ -1,4 +1,5 @@
-"""A stand-in for Sign in with Apple: an RS256 id_token issuer and its JWKS.
+"""A stand-in for Sign in with Apple: an RS256 id_token issuer and its JWKS. The same
+app serves the fake DeviceCheck API (`fakes/devicecheck.py`) at `/devicecheck`.
 
 The local Auth service verifies Apple id_tokens exactly as against Apple (issuer,
 signature from the JWKS fetched over HTTP, expiry, audience, nonce); only the issuer
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from .config import StackConfig
 
@@ -117,10 +118,14 @@ class FakeAppleIssuer:
 
 
 def create_fake_apple_app(config: StackConfig) -> Starlette:
-    """The ASGI app serving the fake issuer's JWKS at `GET /auth/keys`."""
+    """The ASGI app serving the fake issuer's JWKS at `GET /auth/keys` and the fake
+    DeviceCheck API under `/devicecheck/v1/...` (see `fakes.devicecheck`)."""
+    from .fakes.devicecheck import create_fake_devicecheck_app
+
     issuer = FakeAppleIssuer(config)
 
     async def keys(request: Request) -> JSONResponse:
         return JSONResponse(issuer.jwks())
 
-    return Starlette(routes=[Route("/auth/keys", keys, methods=["GET"])])
+    return Starlette(routes=[Route("/auth/keys", keys, methods=["GET"]),
+                             Mount("/devicecheck", app=create_fake_devicecheck_app(config))])

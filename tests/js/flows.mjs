@@ -1,6 +1,7 @@
 // Runs the app's Auth, Storage and PostgREST flows through the official supabase-js
 // client against a running local stack, and prints what it saw as one JSON object.
-// tests/test_js_client.py supplies RENDIO_JS_INPUT (JSON: url, anonKey, serviceKey,
+// tests/local/test_js_client.py supplies RENDIO_JS_INPUT (JSON: url, anonKey and
+// serviceKey (publishable / secret, or the legacy JWTs), legacyAnonKey, unknownKey,
 // bucket, apple id_tokens) and asserts on the output. Exits 1 if a step that must
 // succeed fails; expected failures are recorded as {status, code, statusCode, message}.
 import { createClient } from '@supabase/supabase-js';
@@ -10,7 +11,7 @@ if (!input) {
   console.error('RENDIO_JS_INPUT (a JSON object) is required');
   process.exit(2);
 }
-const { url, anonKey, serviceKey, bucket, apple } = input;
+const { url, anonKey, serviceKey, legacyAnonKey, unknownKey, bucket, apple } = input;
 
 // Realtime is unused; a stub transport spares Node 20 (no global WebSocket) the `ws` package.
 class NoRealtime { constructor() { throw new Error('realtime is not used here'); } }
@@ -226,6 +227,20 @@ async function postgrest(a) {
   };
 }
 
+// A client built from the legacy anon JWT still works; one from a key the stack does not
+// have gets the gateway's 401.
+async function keys() {
+  const legacy = client(legacyAnonKey);
+  const { user } = must(await legacy.auth.signInAnonymously(), 'legacy signInAnonymously');
+  const rows = await legacy.from('users').select('id, is_guest');
+  const unknown = await client(unknownKey).from('users').select('id');
+  return {
+    legacyUser: user.id,
+    legacyRow: { status: rows.status, data: rows.data },
+    unknown: { status: unknown.status, message: unknown.error?.message ?? null },
+  };
+}
+
 async function main() {
   const results = {
     anonymous: await anonymous(),
@@ -238,6 +253,7 @@ async function main() {
   results.admin = await admin(a.client);
   results.storage = await storage(a, b);
   results.postgrest = await postgrest(a);
+  results.keys = await keys();
   process.stdout.write(JSON.stringify(results));
 }
 

@@ -40,8 +40,7 @@ SORA = uuid.UUID("e2afac70-e651-52d3-9e78-c8a39ba0a55f")
 
 @pytest.fixture(scope="module")
 def config(stack: RunningStack) -> RendioConfig:
-    return RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key,
-                        service_role_key=stack.config.service_role_key)
+    return stack.rendio_config()
 
 
 @pytest.fixture(scope="module")

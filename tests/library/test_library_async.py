@@ -23,8 +23,7 @@ VEO_FAST = uuid.UUID("ca57e12e-93af-5489-bd20-93d510bf15e9")
 
 
 def _config(stack: RunningStack) -> RendioConfig:
-    return RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key,
-                        service_role_key=stack.config.service_role_key)
+    return stack.rendio_config()
 
 
 def test_async_guest_flow(stack: RunningStack) -> None:

@@ -93,7 +93,7 @@ def test_wrong_api_key_is_an_auth_error(stack: RunningStack) -> None:
 
 
 def test_expired_token_is_an_auth_error(stack: RunningStack) -> None:
-    config = RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key)
+    config = RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.publishable_key)
     with RendioClient(config) as parent:
         client = parent.with_access_token(stack.user_jwt(str(uuid.uuid4()), expires_in=-120))
         with pytest.raises(AuthError) as caught:
@@ -156,8 +156,7 @@ def test_auth_storage_and_httpx_errors_map() -> None:
 
 
 def test_errors_through_the_real_stack(stack: RunningStack) -> None:
-    config = RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key,
-                          service_role_key=stack.config.service_role_key)
+    config = stack.rendio_config()
     with RendioAdmin(config) as admin:
         with pytest.raises(NotFound):
             admin.get_user(uuid.uuid4())

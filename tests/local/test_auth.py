@@ -26,7 +26,7 @@ from rendio_backend.local.fake_apple import FakeAppleIssuer
 def _client(stack: Any, key: str | None = None, token: str | None = None) -> Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     options = ClientOptions(auto_refresh_token=False, headers=headers)
-    return create_client(stack.config.api_url, key or stack.config.anon_key, options=options)
+    return create_client(stack.config.api_url, key or stack.publishable_key, options=options)
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def client(stack: Any) -> Client:
 
 @pytest.fixture
 def admin(stack: Any) -> Client:
-    return _client(stack, stack.config.service_role_key)
+    return _client(stack, stack.secret_key)
 
 
 @pytest.fixture
@@ -45,8 +45,10 @@ def apple(stack: Any) -> FakeAppleIssuer:
 
 
 def _claims(stack: Any, token: str) -> dict[str, Any]:
-    return jwt.decode(token, stack.config.jwt_secret, algorithms=["HS256"],
-                      audience="authenticated")
+    # ES256 with the stack's signing key, or HS256 with its secret in legacy mode.
+    keys = stack.config.jwt_keys
+    key = keys.signing.public_key if keys.signing is not None else keys.secret
+    return jwt.decode(token, key, algorithms=[keys.algorithm], audience="authenticated")
 
 
 def _email() -> str:
@@ -182,7 +184,7 @@ def _link_apple(stack: Any, access_token: str, id_token: str, nonce: str) -> htt
         f"{stack.config.auth_url}/token", params={"grant_type": "id_token"},
         json={"provider": "apple", "id_token": id_token, "nonce": nonce,
               "link_identity": True},
-        headers={"apikey": stack.config.anon_key, "Authorization": f"Bearer {access_token}",
+        headers={"apikey": stack.publishable_key, "Authorization": f"Bearer {access_token}",
                  "X-Supabase-Api-Version": "2024-01-01"},
     )
 
@@ -368,7 +370,7 @@ def test_trigger_on_auth_users_runs_as_on_hosted(sql: Any, client: Client,
 def test_error_bodies_follow_the_api_version(stack: Any) -> None:
     url = f"{stack.config.auth_url}/token?grant_type=password"
     body = {"email": _email(), "password": "whatever it is"}
-    headers = {"apikey": stack.config.anon_key}
+    headers = {"apikey": stack.publishable_key}
     legacy = httpx.post(url, json=body, headers=headers)
     assert legacy.status_code == 400
     assert legacy.json() == {"code": 400, "error_code": "invalid_credentials",
@@ -382,4 +384,5 @@ def test_error_bodies_follow_the_api_version(stack: Any) -> None:
 
     settings = httpx.get(f"{stack.config.auth_url}/settings", headers=headers).json()
     assert settings["external"]["apple"] and settings["external"]["anonymous_users"]
-    assert httpx.get(f"{stack.config.auth_url}/.well-known/jwks.json").json() == {"keys": []}
+    assert httpx.get(f"{stack.config.auth_url}/.well-known/jwks.json").json() == (
+        stack.config.jwt_keys.public_jwks())

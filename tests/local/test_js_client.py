@@ -92,9 +92,11 @@ def js(stack: Any, own_folder_bucket: str) -> dict[str, Any]:
     node = _tool("node")
     _install_node_deps()
     config = stack.config
-    given = {"url": config.api_url, "anonKey": config.anon_key,
-             "serviceKey": config.service_role_key, "bucket": own_folder_bucket,
-             "apple": _apple_tokens(config)}
+    # The keys of the mode under test (sb_publishable_/sb_secret_, or the legacy JWTs).
+    given = {"url": config.api_url, "anonKey": stack.publishable_key,
+             "serviceKey": stack.secret_key, "legacyAnonKey": config.anon_key,
+             "unknownKey": "sb_publishable_notTheStacksKeyAtAll_0000000",
+             "bucket": own_folder_bucket, "apple": _apple_tokens(config)}
     done = subprocess.run([node, "flows.mjs"], cwd=JS_DIR, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "RENDIO_JS_INPUT": json.dumps(given)})
     if done.returncode != 0:
@@ -244,3 +246,10 @@ def test_postgrest_accepts_our_jwts_under_rls(js: dict[str, Any]) -> None:
     anonymous = seen["anonymous"]
     assert anonymous["status"] == 401 and anonymous["data"] is None
     assert anonymous["error"]["code"] == "42501"
+
+
+def test_legacy_anon_key_still_works_and_unknown_keys_do_not(js: dict[str, Any]) -> None:
+    seen, uid = js["keys"], js["keys"]["legacyUser"]
+    assert seen["legacyRow"] == {"status": 200, "data": [{"id": uid, "is_guest": True}]}
+    assert seen["unknown"]["status"] == 401
+    assert seen["unknown"]["message"] == "Invalid authentication credentials"

@@ -79,9 +79,16 @@ def test_up_is_idempotent_and_status_reports_env(cli: Cli) -> None:
     env = cli.run("dev", "status", "-o", "env")
     assert env.returncode == 0
     lines = dict(line.split("=", 1) for line in env.stdout.strip().splitlines())
-    assert set(lines) == {"API_URL", "DB_URL", "ANON_KEY", "SERVICE_ROLE_KEY", "JWT_SECRET"}
+    # `supabase status -o env`'s names, in its order; the legacy ones are still printed.
+    assert list(lines) == ["API_URL", "DB_URL", "PUBLISHABLE_KEY", "SECRET_KEY", "JWT_SECRET",
+                           "ANON_KEY", "SERVICE_ROLE_KEY"]
     assert lines["API_URL"] == f'"{cli.config.api_url}"'
+    assert lines["PUBLISHABLE_KEY"] == '"sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"'
+    assert lines["SECRET_KEY"] == '"sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"'
     assert lines["ANON_KEY"] == f'"{cli.config.anon_key}"'
+    as_json = cli.status()
+    assert as_json["PUBLISHABLE_KEY"] == cli.config.publishable_key
+    assert as_json["SECRET_KEY"] == cli.config.secret_key
 
 
 def test_down_then_up_keeps_data(cli: Cli) -> None:

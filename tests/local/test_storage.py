@@ -24,7 +24,7 @@ from storage3.exceptions import StorageApiError
 from supabase import Client, ClientOptions, create_client
 
 from rendio_backend.local.storage._files import FileStore
-from tests.support.stack import own_folder_policies
+from tests.support.stack import own_folder_policies, publishable_key, secret_key
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -49,7 +49,7 @@ def _new_user(config: Any, admin: Client) -> tuple[str, str]:
     try:
         created = admin.auth.admin.create_user(
             {"email": email, "password": password, "email_confirm": True})
-        anon = create_client(config.api_url, config.anon_key)
+        anon = create_client(config.api_url, publishable_key(config))
         session = anon.auth.sign_in_with_password({"email": email, "password": password})
         assert session.session is not None
         return created.user.id, session.session.access_token
@@ -76,7 +76,7 @@ def config(stack: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def admin(config: Any) -> Client:
-    return _client(config.api_url, config.service_role_key)
+    return _client(config.api_url, secret_key(config))
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +87,13 @@ def users(config: Any, admin: Client) -> dict[str, tuple[str, str]]:
 @pytest.fixture(scope="module")
 def user_a(config: Any, users: dict[str, tuple[str, str]]) -> tuple[str, Client]:
     uid, token = users["a"]
-    return uid, _client(config.api_url, config.anon_key, token)
+    return uid, _client(config.api_url, publishable_key(config), token)
 
 
 @pytest.fixture(scope="module")
 def user_b(config: Any, users: dict[str, tuple[str, str]]) -> tuple[str, Client]:
     uid, token = users["b"]
-    return uid, _client(config.api_url, config.anon_key, token)
+    return uid, _client(config.api_url, publishable_key(config), token)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +259,7 @@ def test_signed_upload_url(config: Any, bucket: str, user_a: tuple[str, Client],
                            user_b: tuple[str, Client]) -> None:
     uid, client = user_a
     signed = client.storage.from_(bucket).create_signed_upload_url(f"{uid}/via-token.txt")
-    anonymous = create_client(config.api_url, config.anon_key)
+    anonymous = create_client(config.api_url, publishable_key(config))
     anonymous.storage.from_(bucket).upload_to_signed_url(
         f"{uid}/via-token.txt", signed["token"], b"token upload")
     assert client.storage.from_(bucket).download(f"{uid}/via-token.txt") == b"token upload"
@@ -369,7 +369,7 @@ def test_public_route_only_for_public_buckets(config: Any, admin: Client,
 
 
 def _headers(config: Any, token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "apikey": config.anon_key}
+    return {"Authorization": f"Bearer {token}", "apikey": publishable_key(config)}
 
 
 def test_downloads_racing_overwrites_never_miss(config: Any, bucket: str,

@@ -13,7 +13,13 @@ import rendio_backend
 from rendio_backend import BUCKETS, ConfigurationError, InvalidRequest, RendioConfig, request_hash
 from rendio_backend._core import arguments, idempotency, paging, responses, storage
 from rendio_backend._core.catalog import load_catalog, seed_item
-from rendio_backend.config import LOCAL_ANON_KEY, LOCAL_API_URL, LOCAL_SERVICE_ROLE_KEY
+from rendio_backend.config import (
+    LOCAL_ANON_KEY,
+    LOCAL_API_URL,
+    LOCAL_PUBLISHABLE_KEY,
+    LOCAL_SECRET_KEY,
+    LOCAL_SERVICE_ROLE_KEY,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,7 +84,10 @@ def test_code_async_by_nature_is_refused_under_async(tmp_path: Path) -> None:
 
 def test_local_keys_are_the_stacks_defaults() -> None:
     from rendio_backend.local.config import DEFAULT_API_PORT, DEFAULT_JWT_SECRET, sign_api_key
+    from rendio_backend.local.keys import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 
+    assert (LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY) == (DEFAULT_PUBLISHABLE_KEY,
+                                                         DEFAULT_SECRET_KEY)
     assert LOCAL_ANON_KEY == sign_api_key(DEFAULT_JWT_SECRET, "anon")
     assert LOCAL_SERVICE_ROLE_KEY == sign_api_key(DEFAULT_JWT_SECRET, "service_role")
     assert LOCAL_API_URL.endswith(f":{DEFAULT_API_PORT}")
@@ -86,8 +95,9 @@ def test_local_keys_are_the_stacks_defaults() -> None:
 
 def test_config_defaults_env_and_dotenv(tmp_path: Path) -> None:
     empty = RendioConfig.from_env(env_file=None, environ={})
-    assert empty.supabase_url == LOCAL_API_URL and empty.anon_key == LOCAL_ANON_KEY
-    assert empty.service_role_key == LOCAL_SERVICE_ROLE_KEY and empty.is_local
+    assert empty.supabase_url == LOCAL_API_URL and empty.anon_key == LOCAL_PUBLISHABLE_KEY
+    assert empty.service_role_key == LOCAL_SECRET_KEY and empty.is_local
+    assert empty.jwt_secret is None
 
     dotenv = tmp_path / ".env"
     dotenv.write_text("SUPABASE_URL=https://abc.supabase.co\nSUPABASE_ANON_KEY=from-file\n"
@@ -108,9 +118,31 @@ def test_config_defaults_env_and_dotenv(tmp_path: Path) -> None:
         RendioConfig.from_env(env_file=None, environ={"RENDIO_HTTP_TIMEOUT": "-1"})
     other_port = RendioConfig.from_env(env_file=None,
                                        environ={"SUPABASE_URL": "http://localhost:9999/"})
-    assert other_port.anon_key == LOCAL_ANON_KEY and other_port.base_url.endswith(":9999")
+    assert other_port.anon_key == LOCAL_PUBLISHABLE_KEY
+    assert other_port.base_url.endswith(":9999")
     with pytest.raises(ConfigurationError):
         rendio_backend.RendioAdmin(hosted)
+
+
+def test_config_prefers_the_new_key_names(tmp_path: Path) -> None:
+    hosted = {"SUPABASE_URL": "https://abc.supabase.co"}
+    legacy = RendioConfig.from_env(env_file=None, environ={
+        **hosted, "SUPABASE_ANON_KEY": "anon-jwt", "SUPABASE_SERVICE_ROLE_KEY": "service-jwt"})
+    assert (legacy.anon_key, legacy.service_role_key) == ("anon-jwt", "service-jwt")
+    both = RendioConfig.from_env(env_file=None, environ={
+        **hosted, "SUPABASE_ANON_KEY": "anon-jwt", "SUPABASE_PUBLISHABLE_KEY": "sb_publishable_x",
+        "SUPABASE_SERVICE_ROLE_KEY": "service-jwt", "SUPABASE_SECRET_KEY": "sb_secret_y",
+        "SUPABASE_JWT_SECRET": "a-secret"})
+    assert (both.anon_key, both.service_role_key) == ("sb_publishable_x", "sb_secret_y")
+    assert both.jwt_secret == "a-secret" and "a-secret" not in repr(both)
+    # A new name in .env beats a legacy one in the environment: it is the project's choice.
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SUPABASE_PUBLISHABLE_KEY=sb_publishable_file\n")
+    mixed = RendioConfig.from_env(env_file=dotenv,
+                                  environ={**hosted, "SUPABASE_ANON_KEY": "anon-jwt"})
+    assert mixed.anon_key == "sb_publishable_file"
+    with pytest.raises(ConfigurationError, match="SUPABASE_PUBLISHABLE_KEY"):
+        RendioConfig.from_env(env_file=None, environ=hosted)
 
 
 def test_request_hash_is_canonical() -> None:

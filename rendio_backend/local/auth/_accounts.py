@@ -1,6 +1,6 @@
 """Creating accounts and attaching identities to them, as GoTrue does: `signupNewUser`,
 `createAccountFromExternalIdentity` (with automatic linking by verified email),
-`linkIdentityToUser` and the email identity that follows a user's email."""
+`linkIdentityToUser`, and the email identity that follows a user's confirmed email."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from . import _store as store
-from ._context import DEFAULT_ROLE, DUPLICATE_EMAIL, Conn
+from ._context import DEFAULT_ROLE, DUPLICATE_EMAIL, SIGNUP_DISABLED, Conn
 from ._errors import bad_request, forbidden, internal, unprocessable
 
 
@@ -33,7 +33,7 @@ async def create_user(conn: Conn, *, user_id: uuid.UUID, aud: str, email: str | 
 
 
 async def account_from_identity(conn: Conn, aud: str, provider: str,
-                                metadata: dict[str, Any]) -> uuid.UUID:
+                                metadata: dict[str, Any], *, allow_signup: bool) -> uuid.UUID:
     """`createAccountFromExternalIdentity` with GoTrue's automatic linking by email."""
     email = str(metadata.get("email") or "")
     identity = await store.find_identity(conn, str(metadata["sub"]), provider)
@@ -53,6 +53,8 @@ async def account_from_identity(conn: Conn, aud: str, provider: str,
             await store.merge_metadata(conn, user, "raw_user_meta_data", metadata)
             await store.update_app_metadata_providers(conn, user)
         else:
+            if not allow_signup:
+                raise unprocessable("signup_disabled", SIGNUP_DISABLED)
             user_id = uuid.uuid4()
             await create_user(
                 conn, user_id=user_id, aud=aud, email=email or None, encrypted_password="",
@@ -119,6 +121,20 @@ async def _promote_identity_email(conn: Conn, user: store.Row) -> None:
             user["email"] = identity["email"]
             return
     raise bad_request("email_exists", DUPLICATE_EMAIL)
+
+
+async def apply_email_change(conn: Conn, user: store.Row, email: str) -> None:
+    """The end of an email change (`emailChangeVerify`, `ConfirmEmailChange`): the new
+    address, confirmed, with its identity; an anonymous user becomes permanent."""
+    await store.update_user(conn, user["id"], {
+        "email": email, "email_change": "", "email_change_token_current": "",
+        "email_change_token_new": "", "email_change_confirm_status": 0})
+    if not user["email_confirmed_at"] and not user["phone_confirmed_at"]:
+        await store.confirm_email(conn, user)
+    await set_email_identity(conn, user, email, verified=True)
+    if user["is_anonymous"]:
+        await store.update_user(conn, user["id"], {"is_anonymous": False})
+    await store.update_app_metadata_providers(conn, user)
 
 
 async def set_email_identity(conn: Conn, user: store.Row, email: str, *,

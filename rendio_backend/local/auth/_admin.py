@@ -196,14 +196,18 @@ def _page_parameter(request: Request, name: str, default: int) -> int:
 
 
 def _pagination_link(request: Request, page: int, per_page: int, total: int) -> str:
-    """GoTrue's `Link` header (paths relative to the service, as GoTrue sees them)."""
+    """GoTrue's `Link` header (paths relative to the service, as GoTrue sees them), its
+    query encoded as Go's `url.Values.Encode` does: keys sorted, repeated ones kept."""
     pages = total // per_page + (1 if total % per_page else 0)
     path = service_path(request)
-    query = dict(request.query_params)
-    links = []
-    if pages > page:
-        links.append(f'<{path}?{urlencode({**query, "page": page + 1})}>; rel="next"')
-    links.append(f'<{path}?{urlencode({**query, "page": pages})}>; rel="last"')
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+
+    def link(to_page: int, rel: str) -> str:
+        pairs = sorted([*query, ("page", str(to_page))], key=lambda pair: pair[0])
+        return f'<{path}?{urlencode(pairs)}>; rel="{rel}"'
+
+    links = [link(page + 1, "next")] if pages > page else []
+    links.append(link(pages, "last"))
     return ", ".join(links)
 
 

@@ -22,6 +22,7 @@ from . import _store as store
 from ._apple import AppleVerifier
 from ._errors import bad_request, forbidden, not_found
 from ._jwt import bearer_token, decode_token
+from ._limits import Buckets, RateLimiter
 from ._params import parse_uuid
 
 DEFAULT_AUD = "authenticated"
@@ -31,6 +32,7 @@ ADMIN_ROLES = ("service_role", "supabase_admin")
 # The Supabase CLI's `[auth] refresh_token_reuse_interval` (seconds).
 DEFAULT_REUSE_INTERVAL = 10
 DUPLICATE_EMAIL = "A user with this email address has already been registered"
+SIGNUP_DISABLED = "Signups not allowed for this instance"
 
 Conn = AsyncConnection[DictRow]
 
@@ -50,7 +52,10 @@ class AuthContext:
     def __init__(self, config: StackConfig, *,
                  refresh_token_reuse_interval: int = DEFAULT_REUSE_INTERVAL) -> None:
         self.config = config
+        self.keys = config.jwt_keys
         self.reuse_interval = refresh_token_reuse_interval
+        self.settings = config.auth
+        self.limits = RateLimiter(config.auth.rate_limits)
         self.apple = AppleVerifier(issuer=config.apple_issuer, jwks_url=config.apple_jwks_url,
                                    client_ids=config.apple_client_ids)
         self._pool: AsyncConnectionPool[Conn] | None = None
@@ -67,6 +72,7 @@ class AuthContext:
         await pool.open(wait=True, timeout=30)
         self._pool = pool
         await self.apple.open()
+        self.limits.announce()
 
     async def close(self) -> None:
         """Close the pool and the JWKS client."""
@@ -99,9 +105,12 @@ class AuthContext:
                 return aud
         return DEFAULT_AUD
 
+    def rate_limit(self, buckets: Buckets, request: Request) -> None:
+        """GoTrue's 429 once the caller's address has spent `buckets` (see `_limits`)."""
+        self.limits.check(buckets, client_ip(request) or "")
+
     def bearer_claims(self, request: Request) -> dict[str, Any]:
-        return decode_token(bearer_token(request.headers.get("authorization")),
-                            self.config.jwt_secret)
+        return decode_token(bearer_token(request.headers.get("authorization")), self.keys)
 
     async def authenticate(self, request: Request, conn: Conn) -> Caller:
         return await self.load_caller(self.bearer_claims(request), conn)

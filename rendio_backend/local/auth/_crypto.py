@@ -20,11 +20,15 @@ _REFRESH_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def check_password_strength(password: str) -> None:
-    """Raise GoTrue's errors for a password that is too long or too short."""
-    if len(password) > MAX_PASSWORD_LENGTH:
+    """Raise GoTrue's errors for a password that is too long or too short.
+
+    Lengths are in bytes, as Go's `len` counts them: 40 two-byte characters are too long
+    for bcrypt, and GoTrue says so in its own words before bcrypt would."""
+    size = len(password.encode())
+    if size > MAX_PASSWORD_LENGTH:
         raise bad_request("validation_failed",
                           f"Password cannot be longer than {MAX_PASSWORD_LENGTH} characters")
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if size < MIN_PASSWORD_LENGTH:
         raise WeakPasswordError(
             f"Password should be at least {MIN_PASSWORD_LENGTH} characters.", ["length"])
 

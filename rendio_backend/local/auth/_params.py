@@ -21,10 +21,17 @@ _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+# GoTrue reads at most 1 MiB of any body (`limitRequestBody(1 << 20)` in api.go).
+MAX_BODY_BYTES = 1 << 20
 _BODY_ERRORS = BodyErrors(
     invalid=lambda exc: bad_request("bad_json", f"Could not parse request body as JSON: {exc}"),
     not_object=lambda: bad_request("bad_json", "Could not parse request body as JSON: json: "
                                                "cannot unmarshal into a Go value of type object"),
+    max_bytes=MAX_BODY_BYTES,
+    too_large=lambda limit: ApiError(413, "request_entity_too_large",
+                                     f"Request body too large (max {limit} bytes)"),
+    # `null` leaves GoTrue's params empty: the endpoint's own validation answers.
+    null_is_empty=True,
 )
 
 

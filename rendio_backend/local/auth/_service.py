@@ -1,14 +1,17 @@
 """The local Auth service: the subset of GoTrue (supabase/auth) that Supabase clients call.
 
 Routes, request and response JSON, JWT claims, status codes and error bodies follow
-supabase/auth `internal/api/*.go`. Locally, email sign-ups are confirmed at once (GoTrue
-with `MAILER_AUTOCONFIRM`), anonymous sign-ins and Sign in with Apple (against
-`config.apple_issuer`) are enabled, and phone sign-up is disabled (there is no SMS
-provider). All writes go through PostgreSQL as `supabase_auth_admin`, so triggers on
-`auth.users` run with the same rights as on hosted Supabase.
+supabase/auth `internal/api/*.go`. What it allows follows `config.auth` (a new hosted
+project's settings unless configured: email confirmations on, anonymous sign-ins off,
+GoTrue's rate limits; see `auth_settings`). Sign in with Apple verifies tokens of
+`config.apple_issuer`; phone sign-up is disabled (there is no SMS provider), and the
+emails GoTrue would send are logged (`_confirm`). All writes go through PostgreSQL as
+`supabase_auth_admin`, so triggers on `auth.users` run with the same rights as on hosted
+Supabase.
 
 The endpoints live by resource: `_tokens` (sign-up, `/token`, logout), `_user` (`/user`),
-`_admin` (`/admin/*`) and `_settings`; what they share is `_context.AuthContext`.
+`_confirm` (`/verify`), `_admin` (`/admin/*`) and `_settings`; what they share is
+`_context.AuthContext`, and `_limits` holds the rate limits.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from starlette.routing import Route
 
 from .._http import Handler, endpoint
 from ..config import StackConfig
+from ..cors import GoTrueCors
 from . import _settings
 from ._admin import AdminEndpoints
+from ._confirm import VerifyEndpoints
 from ._context import DEFAULT_REUSE_INTERVAL, AuthContext
 from ._errors import error_response
 from ._tokens import TokenEndpoints
@@ -40,6 +45,7 @@ class AuthService:
         tokens = TokenEndpoints(self.context)
         user = UserEndpoints(self.context)
         admin = AdminEndpoints(self.context)
+        verify = VerifyEndpoints(self.context, tokens)
 
         def route(path: str, handler: Handler, method: str) -> Route:
             # Every failure leaves as GoTrue's JSON error, never a traceback.
@@ -47,11 +53,12 @@ class AuthService:
 
         routes = [
             route("/health", _settings.health, "GET"),
-            route("/settings", _settings.settings, "GET"),
-            route("/.well-known/jwks.json", _settings.jwks, "GET"),
+            route("/settings", _settings.settings_endpoint(self.context.settings), "GET"),
+            route("/.well-known/jwks.json", _settings.jwks_endpoint(self.context.keys), "GET"),
             route("/signup", tokens.signup, "POST"),
             route("/token", tokens.token, "POST"),
             route("/logout", tokens.logout, "POST"),
+            route("/verify", verify.verify, "POST"),
             route("/user", user.get_user, "GET"),
             route("/user", user.update_user, "PUT"),
             route("/admin/users", admin.list_users, "GET"),
@@ -60,9 +67,10 @@ class AuthService:
             route("/admin/users/{user_id}", admin.update_user, "PUT"),
             route("/admin/users/{user_id}", admin.delete_user, "DELETE"),
         ]
-        self.app = Starlette(routes=routes, exception_handlers={
+        # GoTrue's own CORS headers (rs/cors); the gateway adds Kong's on top.
+        self.app = GoTrueCors(Starlette(routes=routes, exception_handlers={
             HTTPException: _unrouted,
-        })
+        }))
 
     async def startup(self) -> None:
         """Open the connection pool (as `supabase_auth_admin`) and the JWKS client."""

@@ -28,8 +28,13 @@ _USER_COLUMNS = (
     "phone_confirmed_at, confirmation_sent_at, recovery_sent_at, email_change, "
     "email_change_sent_at, phone_change, phone_change_sent_at, reauthentication_sent_at, "
     "last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at, "
-    "banned_until, deleted_at, is_anonymous, is_sso_user"
+    "banned_until, deleted_at, is_anonymous, is_sso_user, confirmation_token, "
+    "recovery_token, email_change_token_current, email_change_token_new, "
+    "email_change_confirm_status"
 )
+# The columns holding the hash of an emailed link or code (`FindUserBy*Token`).
+TOKEN_COLUMNS = ("confirmation_token", "recovery_token", "email_change_token_current",
+                 "email_change_token_new")
 _IDENTITY_COLUMNS = (
     "id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, "
     "updated_at, lower(identity_data->>'email') as email"
@@ -123,6 +128,17 @@ async def find_user_by_email(conn: Conn, email: str, aud: str) -> Row | None:
     cur = await conn.execute(
         f"select {_USER_COLUMNS} from auth.users where instance_id = %s and lower(email) = %s "
         "and aud = %s and is_sso_user = false", (NIL_INSTANCE, email.lower(), aud))
+    return await cur.fetchone()
+
+
+async def find_user_by_token(conn: Conn, columns: tuple[str, ...], token_hash: str,
+                             ) -> Row | None:
+    """The (non-SSO) user one of whose `columns` holds `token_hash`."""
+    assert set(columns) <= set(TOKEN_COLUMNS)
+    matches = " or ".join(f"{column} = %s" for column in columns)
+    cur = await conn.execute(
+        f"select {_USER_COLUMNS} from auth.users where ({matches}) and is_sso_user = false "
+        "limit 1 for update", (token_hash,) * len(columns))
     return await cur.fetchone()
 
 

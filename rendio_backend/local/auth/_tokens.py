@@ -22,7 +22,8 @@ from .._http import json_response
 from . import _store as store
 from ._accounts import account_from_identity, create_user, link_identity
 from ._apple import apple_identity_data
-from ._context import AuthContext, Caller, Conn, client_ip, session_expired
+from ._confirm import send_confirmation
+from ._context import SIGNUP_DISABLED, AuthContext, Caller, Conn, client_ip, session_expired
 from ._crypto import check_password_strength, hash_password, new_refresh_token, verify_password
 from ._errors import (
     ApiError,
@@ -62,8 +63,18 @@ class TokenEndpoints:
         email, phone = text(body, "email"), text(body, "phone")
         data = mapping(body, "data") or {}
         aud = self.context.request_aud(request, None)
+        settings, limits = self.context.settings, self.context.limits
         if not email and not phone:
+            if not settings.enable_anonymous_sign_ins:
+                raise unprocessable("anonymous_provider_disabled",
+                                    "Anonymous sign-ins are disabled")
+            self.context.rate_limit(limits.anonymous, request)
+            if not settings.enable_signup:
+                raise unprocessable("signup_disabled", SIGNUP_DISABLED)
             return await self._signup_anonymous(request, aud, data)
+        self.context.rate_limit(limits.sign_ups, request)
+        if not settings.enable_signup:
+            raise unprocessable("signup_disabled", SIGNUP_DISABLED)
         password = text(body, "password")
         if not password:
             raise bad_request("validation_failed", "Signup requires a valid password")
@@ -81,7 +92,12 @@ class TokenEndpoints:
             existing = await store.find_duplicate_email(conn, email, aud)
             if existing is not None:
                 if existing["email_confirmed_at"]:
-                    raise unprocessable("user_already_exists", "User already registered")
+                    if not settings.enable_confirmations:
+                        raise unprocessable("user_already_exists", "User already registered")
+                    # Never tell who is registered: a made-up unconfirmed user, as
+                    # GoTrue's `sanitizeUser` answers when confirmations are on.
+                    return json_response(_obfuscated_user(existing, aud, data))
+                # Password and metadata stay as they are: nobody proved the address yet.
                 user_id = existing["id"]
             else:
                 user_id = uuid.uuid4()
@@ -98,10 +114,14 @@ class TokenEndpoints:
                                             identity_data=identity_data)
             user = await store.find_user(conn, user_id)
             assert user is not None
-            # No mailer locally: sign-ups are confirmed at once (MAILER_AUTOCONFIRM).
+            if settings.enable_confirmations:
+                # The user waits for the confirmation link: no session yet.
+                await send_confirmation(conn, user, settings)
+                return json_response(await self.context.user_json(conn, user_id))
+            # MAILER_AUTOCONFIRM (the CLI's config.toml): confirmed at once, signed in.
             if not user["email_confirmed_at"]:
                 await store.confirm_email(conn, user)
-            response = await self._issue_session(conn, request, user_id, "password")
+            response = await self.issue_session(conn, request, user_id, "password")
         return json_response(response)
 
     async def _signup_anonymous(self, request: Request, aud: str,
@@ -112,7 +132,7 @@ class TokenEndpoints:
                 await create_user(conn, user_id=user_id, aud=aud, email=None,
                                   encrypted_password="", app_metadata={},
                                   user_metadata=data, is_anonymous=True)
-                response = await self._issue_session(conn, request, user_id, "anonymous")
+                response = await self.issue_session(conn, request, user_id, "anonymous")
         except (ApiError, psycopg.Error) as exc:
             raise internal("Database error creating anonymous user") from exc
         return json_response(response)
@@ -120,6 +140,8 @@ class TokenEndpoints:
     # --- /token ------------------------------------------------------------------------
     async def token(self, request: Request) -> Response:
         grant_type = request.query_params.get("grant_type", "")
+        if grant_type in ("password", "refresh_token", "id_token"):
+            self.context.rate_limit(self.context.limits.token, request)
         if grant_type == "password":
             return await self._password_grant(request)
         if grant_type == "refresh_token":
@@ -158,7 +180,7 @@ class TokenEndpoints:
         if not user["email_confirmed_at"]:
             raise bad_request("email_not_confirmed", "Email not confirmed")
         async with self.context.transaction() as conn:
-            response = await self._issue_session(conn, request, user["id"], "password")
+            response = await self.issue_session(conn, request, user["id"], "password")
         if weak is not None:
             response["weak_password"] = weak
         return json_response(response)
@@ -250,8 +272,9 @@ class TokenEndpoints:
             if caller is not None:
                 user_id = await link_identity(conn, caller.user, APPLE, metadata)
             else:
-                user_id = await account_from_identity(conn, aud, APPLE, metadata)
-            response = await self._issue_session(conn, request, user_id, "oauth")
+                user_id = await account_from_identity(
+                    conn, aud, APPLE, metadata, allow_signup=self.context.settings.enable_signup)
+            response = await self.issue_session(conn, request, user_id, "oauth")
         return json_response(response)
 
     # --- logout ------------------------------------------------------------------------
@@ -273,7 +296,7 @@ class TokenEndpoints:
         return Response(status_code=204)
 
     # --- sessions ----------------------------------------------------------------------
-    async def _issue_session(self, conn: Conn, request: Request, user_id: uuid.UUID | str,
+    async def issue_session(self, conn: Conn, request: Request, user_id: uuid.UUID | str,
                             method: str) -> dict[str, Any]:
         """A new session and refresh token (`IssueRefreshToken` with legacy tokens)."""
         session_id = await store.create_session(
@@ -295,8 +318,21 @@ class TokenEndpoints:
         aal = (session or {}).get("aal") or "aal1"
         now = int(time.time())
         token, expires_at = sign_access_token(
-            secret=config.jwt_secret, issuer=config.auth_url, user=user,
+            keys=self.context.keys, issuer=config.auth_url, user=user,
             session_id=str(session_id), amr=await store.amr_of(conn, session_id), aal=str(aal),
             issued_at=now, expires_in=config.jwt_expiry)
         return {"access_token": token, "token_type": "bearer", "expires_in": expires_at - now,
                 "expires_at": expires_at, "refresh_token": refresh_token, "user": user}
+
+
+def _obfuscated_user(existing: store.Row, aud: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`sanitizeUser`: the existing user's shape with a new id and nothing it holds."""
+    now = store.timestamp(datetime.now(UTC))
+    user = store.user_json(existing, [])
+    for key in ("new_email", "last_sign_in_at", "confirmed_at", "email_change_sent_at",
+                "email_confirmed_at", "phone_confirmed_at"):
+        user.pop(key, None)
+    user.update(id=str(uuid.uuid4()), aud=aud, role="", phone="", user_metadata=data,
+                app_metadata={"provider": "email", "providers": ["email"]}, identities=[],
+                created_at=now, updated_at=now, confirmation_sent_at=now)
+    return user

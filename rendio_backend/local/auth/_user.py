@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from .._http import json_response
 from . import _store as store
-from ._accounts import set_email_identity
-from ._context import DUPLICATE_EMAIL, AuthContext, Conn, password_reset_columns
+from ._accounts import apply_email_change
+from ._confirm import send_email_change
+from ._context import DUPLICATE_EMAIL, AuthContext, password_reset_columns
 from ._crypto import check_password_strength, hash_password, verify_password
 from ._errors import bad_request, forbidden, phone_disabled, unprocessable
 from ._params import json_body, mapping, text, validate_email
@@ -47,6 +48,8 @@ class UserEndpoints:
             check_password_strength(password)
         async with self.context.connection() as conn:
             caller = await self.context.authenticate(request, conn)
+        # GoTrue limits PUT /user with the sign-up limit (its OTP limiter).
+        self.context.rate_limit(self.context.limits.sign_ups, request)
         user = caller.user
         aud = self.context.request_aud(request, caller.claims)
         if app_data is not None and user["role"] != "admin":
@@ -75,20 +78,13 @@ class UserEndpoints:
                     await store.logout_user(conn, user["id"])
             if data is not None:
                 await store.merge_metadata(conn, user, "raw_user_meta_data", data)
-            # No mailer locally: the change applies at once, as if confirmed.
             if email_changes:
-                await _change_email(conn, user, email)
+                # Only a guest without confirmations takes an address at once; anyone
+                # else keeps `email` and gets `new_email` until the links are followed.
+                if user["is_anonymous"] and not self.context.settings.enable_confirmations:
+                    await apply_email_change(conn, user, email)
+                else:
+                    await send_email_change(conn, user, email, self.context.settings)
             response = await self.context.user_json(conn, user["id"])
         return json_response(response)
 
-
-async def _change_email(conn: Conn, user: store.Row, email: str) -> None:
-    """Set a confirmed email and its identity; an anonymous user becomes permanent, as
-    after GoTrue's email change verification (`ConfirmEmailChange`)."""
-    await store.update_user(conn, user["id"], {"email": email, "email_change": ""})
-    if not user["email_confirmed_at"] and not user["phone_confirmed_at"]:
-        await store.confirm_email(conn, user)
-    await set_email_identity(conn, user, email, verified=True)
-    if user["is_anonymous"]:
-        await store.update_user(conn, user["id"], {"is_anonymous": False})
-    await store.update_app_metadata_providers(conn, user)

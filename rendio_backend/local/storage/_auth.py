@@ -1,9 +1,12 @@
-"""Who is calling: the Bearer JWT (HS256, the stack's secret), and signed-URL tokens.
+"""Who is calling: the Bearer JWT, and signed-URL tokens.
 
 Mirrors supabase/storage `src/http/plugins/jwt.ts` and `src/internal/auth/jwt.ts`: a
 missing token on a route that allows it means the `anon` role; an invalid one is
-AccessDenied with the verifier's message. Signed-URL tokens are HS256 JWTs signed with the
-same secret and carry `url` (`bucket/key`), a `scope` (`download` / `upload`) and `exp`.
+AccessDenied with the verifier's message. Bearer JWTs are checked against the stack's key
+set (`JWT_JWKS` as the Supabase CLI passes it): an asymmetric token with the key matching
+its `kid`, type and algorithm, an HMAC one with the JWT secret. Signed-URL tokens stay
+HS256 JWTs signed with the secret and carry `url` (`bucket/key`), a `scope` (`download` /
+`upload`) and `exp`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import jwt
 
+from ..keys import ES256, HS256, JwtKeys
 from . import _errors as errors
 
 _BEARER = re.compile(r"^Bearer\s+", re.IGNORECASE)
@@ -46,11 +50,39 @@ ANON = Caller(role="anon", claims={"role": "anon"})
 SERVICE = Caller(role="service_role", claims={"role": "service_role"}, authenticated=True)
 
 
-def _verify(token: str, secret: str) -> dict[str, Any]:
-    """Verify an HS256 token; errors carry jose's wording, as Storage answers it."""
+_HMAC = (HS256, "HS384", "HS512")
+_EC = (ES256, "ES384", "ES512")
+
+
+def _verification_key(token: str, keys: JwtKeys) -> tuple[str, Any]:
+    """(algorithm, key) for `token`, chosen as Storage's `findJWKFromHeader` does."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise _JwtProblem("Invalid Compact JWS") from exc
+    alg = str(header.get("alg"))
+    # Without a key set (legacy mode) only the configured HS256; with one, the
+    # families of its keys (EC and the secret as `oct`).
+    allowed = (HS256,) if keys.signing is None else (*_HMAC, *_EC)
+    if alg not in allowed:
+        raise _JwtProblem('"alg" (Algorithm) Header Parameter value not allowed')
+    if alg in _HMAC:
+        return alg, keys.secret
+    kid = header.get("kid")
+    key = keys.public_key(kid) if isinstance(kid, str) and alg == ES256 else None
+    if key is None:
+        # Storage falls back to the secret's bytes, which jose refuses for an EC algorithm.
+        raise _JwtProblem(f"Key for the {alg} algorithm must be one of type CryptoKey, "
+                          "KeyObject, or JSON Web Key. Received an instance of Uint8Array")
+    return alg, key
+
+
+def _verify(token: str, keys: JwtKeys) -> dict[str, Any]:
+    """Verify a Bearer token; errors carry jose's wording, as Storage answers it."""
+    alg, key = _verification_key(token, keys)
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=["HS256"],
+            token, key, algorithms=[alg],
             options={"verify_aud": False, "require": []}, leeway=0)
     except jwt.ExpiredSignatureError as exc:
         raise _JwtProblem('"exp" claim timestamp check failed') from exc
@@ -67,7 +99,7 @@ class _JwtProblem(Exception):
     pass
 
 
-def authenticate(authorization: str | None, secret: str, *, optional: bool) -> Caller:
+def authenticate(authorization: str | None, keys: JwtKeys, *, optional: bool) -> Caller:
     """The caller of a request from its Authorization header.
 
     `optional` routes (Storage's `allowInvalidJwt`) fall back to `anon` on a missing or bad
@@ -80,7 +112,7 @@ def authenticate(authorization: str | None, secret: str, *, optional: bool) -> C
     if not token and optional:
         return ANON
     try:
-        claims = _verify(token, secret)
+        claims = _verify(token, keys)
     except _JwtProblem as exc:
         if optional:
             return ANON

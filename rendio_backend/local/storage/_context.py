@@ -23,6 +23,7 @@ class StorageContext:
     def __init__(self, config: StackConfig, *, file_size_limit: int,
                  pool_max_size: int) -> None:
         self.config = config
+        self.keys = config.jwt_keys
         self.file_size_limit = file_size_limit
         self.files = FileStore(config.storage_dir)
         self._pool_max_size = pool_max_size
@@ -53,7 +54,7 @@ class StorageContext:
         return self._pool
 
     def caller(self, request: Request, *, optional: bool = False) -> Caller:
-        return authenticate(request.headers.get("authorization"), self.config.jwt_secret,
+        return authenticate(request.headers.get("authorization"), self.keys,
                             optional=optional)
 
     def transaction(self, caller: Caller, request: Request,

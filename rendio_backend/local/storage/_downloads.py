@@ -162,20 +162,25 @@ def _file_response(request: Request, row: DictRow, handle: BinaryIO,
     `handle` (the streamed body closes it, any other answer closes it here)."""
     meta = row["metadata"] or {}
     size = os.fstat(handle.fileno()).st_size
-    headers = {
-        "Content-Type": meta.get("mimetype") or "application/octet-stream",
-        "Cache-Control": meta.get("cacheControl") or "no-cache",
-        "Content-Length": str(size),
-        "Accept-Ranges": "bytes",
-    }
     etag = meta.get("eTag")
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Type": served_type(meta.get("mimetype")),
+        # Beyond Storage, which does not send it: no browser may sniff bytes into HTML.
+        "X-Content-Type-Options": "nosniff",
+        "X-Robots-Tag": "none",
+        "Content-Length": str(size),
+    }
     if etag:
         headers["ETag"] = etag
     last_modified = _http_date(meta.get("lastModified"))
     if last_modified:
         headers["Last-Modified"] = last_modified
     if expires:
+        # A signed URL's lifetime is its only caching rule (Storage's renderer).
         headers["Expires"] = expires
+    else:
+        headers["Cache-Control"] = _cache_control(request, meta.get("cacheControl"), etag)
     download = request.query_params.get("download")
     if download is not None:
         encoded = quote(download, safe="")
@@ -252,6 +257,24 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size:
         raise RangeNotSatisfiable
     return start, min(int(last), size - 1) if last else size - 1
+
+
+def served_type(stored: str | None) -> str:
+    """The Content-Type an object is served with: as stored, except that anything
+    naming HTML becomes `text/plain` (Storage's `normalizeContentType`; compared
+    case-insensitively here, as browsers compare types)."""
+    if not stored:
+        return "application/octet-stream"
+    return "text/plain" if "text/html" in stored.lower() else stored
+
+
+def _cache_control(request: Request, stored: str | None, etag: str | None) -> str:
+    """The object's Cache-Control; a revalidation that missed may serve stale for 30 s."""
+    value = stored or "no-cache"
+    asked = request.headers.get("if-none-match")
+    if asked and asked != etag:
+        value += ", stale-while-revalidate=30"
+    return value
 
 
 def _http_date(value: Any) -> str | None:

@@ -143,7 +143,8 @@ def expired_signature() -> StorageApiError:
 
 
 def route_not_found(method: str, path: str) -> StorageApiError:
-    return StorageApiError(status_code=404, code="NotFound", error="Not Found",
+    """Storage's REST not-found handler: a real 404, code InvalidRequest."""
+    return StorageApiError(status_code=404, code="InvalidRequest", error="Not Found",
                            message=f"Route {method}:{path} not found", http_status=404)
 
 

@@ -33,8 +33,6 @@ from urllib.parse import quote
 
 import anyio
 
-from . import _errors as errors
-
 TEMP_MAX_AGE = 3600  # seconds; older temp files are leftovers of a crash
 _NAME_MAX = 255  # bytes in one file name (ext4 and most others)
 
@@ -42,11 +40,17 @@ _NAME_MAX = 255  # bytes in one file name (ext4 and most others)
 def disk_name(segment: str) -> str:
     """One key segment (or bucket id) as a file name that is never `.`, `..`, hidden or
     holds `/`: percent-encoded, a leading `.` as `%2E`, and `""` as `%` (which percent-
-    encoding never yields alone). Distinct segments always get distinct names."""
+    encoding never yields alone). Distinct segments always get distinct names.
+
+    Storage takes S3-length keys, whose segments can outgrow a file name (255 bytes):
+    those are named `#` (which percent-encoding never yields) and their SHA-256."""
     if not segment:
         return "%"
     name = quote(segment, safe="")
-    return "%2E" + name[1:] if name.startswith(".") else name
+    name = "%2E" + name[1:] if name.startswith(".") else name
+    if len(name) > _NAME_MAX:
+        return "#" + hashlib.sha256(segment.encode()).hexdigest()
+    return name
 
 
 @dataclass
@@ -83,14 +87,8 @@ class FileStore:
 
     def object_path(self, bucket: str, name: str, version: str) -> Path:
         """Where one version of an object lives (see `disk_name`)."""
-        bucket_dir = disk_name(bucket)
-        if len(bucket_dir.encode()) > _NAME_MAX:
-            raise errors.invalid_bucket_name()
         parts = [disk_name(segment) for segment in name.split("/")]
-        parts.append("@" + disk_name(version))
-        if any(len(part.encode()) > _NAME_MAX for part in parts):
-            raise errors.invalid_key(name)
-        return self.root.joinpath(bucket_dir, *parts)
+        return self.root.joinpath(disk_name(bucket), *parts, "@" + disk_name(version))
 
     def version_path(self, bucket: str, name: str, version: str | None) -> Path:
         """`object_path` of a row's version; FileNotFoundError when the row has none."""
@@ -171,13 +169,8 @@ class FileStore:
         self._prune(path.parent)
 
     def discard_version(self, bucket: str, name: str, version: str | None) -> None:
-        if not version:
-            return
-        try:
-            path = self.object_path(bucket, name, version)
-        except errors.StorageApiError:
-            return
-        self.discard(path)
+        if version:
+            self.discard(self.object_path(bucket, name, version))
 
     def discard_versions(self, bucket: str, rows: list[tuple[str, str | None]]) -> None:
         """`discard_version` for many `(name, version)` pairs (run it in a thread)."""

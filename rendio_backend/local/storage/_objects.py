@@ -139,13 +139,17 @@ class ObjectEndpoints:
         search = body.get("search") or ""
         if not isinstance(search, str):
             raise errors.validation_error("body/search must be string")
-        limit = integer(body["limit"], "body/limit") if body.get("limit") is not None else 100
-        offset = (integer(body["offset"], "body/offset")
+        # Storage's schema: `limit` >= 1 (0 is refused, not an empty page), `offset` >= 0.
+        limit = (integer(body["limit"], "body/limit", 1)
+                 if body.get("limit") is not None else 100)
+        offset = (integer(body["offset"], "body/offset", 0)
                   if body.get("offset") is not None else 0)
-        sort = body.get("sortBy") or {}
+        sort = body.get("sortBy") or {"column": "name"}
         if not isinstance(sort, dict):
             raise errors.validation_error("body/sortBy must be object")
-        column = sort.get("column", "name")
+        if "column" not in sort:
+            raise errors.validation_error("body/sortBy must have required property 'column'")
+        column = sort["column"]
         if column not in ("name", "updated_at", "created_at", "last_accessed_at"):
             raise errors.validation_error(
                 "body/sortBy/column must be equal to one of the allowed values")

@@ -18,13 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._http import Handler, endpoint
+from .._http import Handler, endpoint, service_path
 from ..config import StackConfig
 from . import _errors as errors
 from ._buckets import BucketEndpoints
 from ._context import StorageContext
 from ._downloads import ObjectDownloads
 from ._limits import DEFAULT_FILE_SIZE_LIMIT
+from ._list_v2 import ListV2Endpoint
 from ._objects import ObjectEndpoints
 from ._signed import SignedUrlEndpoints
 
@@ -37,8 +38,10 @@ class StorageService:
         self.config = config
         self.context = StorageContext(config, file_size_limit=file_size_limit,
                                       pool_max_size=pool_max_size)
+        # Fastify has no 405: a known path with another method is not found either.
         self.app = Starlette(routes=self._routes(),
-                             exception_handlers={404: _route_not_found})
+                             exception_handlers={404: _route_not_found,
+                                                 405: _route_not_found})
 
     async def startup(self) -> None:
         """Create the storage directory and open the pool (as supabase_storage_admin)."""
@@ -53,6 +56,7 @@ class StorageService:
         objects = ObjectEndpoints(self.context)
         downloads = ObjectDownloads(self.context)
         signed = SignedUrlEndpoints(self.context, objects, downloads)
+        listing = ListV2Endpoint(self.context)
 
         def r(path: str, handler: Handler, methods: list[str]) -> Route:
             # Every failure leaves as Storage's JSON error, never a traceback.
@@ -67,6 +71,7 @@ class StorageService:
             r("/bucket/{bucket}", buckets.update_bucket, ["PUT"]),
             r("/bucket/{bucket}", buckets.delete_bucket, ["DELETE"]),
             r("/object/list/{bucket}", objects.list_objects, ["POST"]),
+            r("/object/list-v2/{bucket}", listing.list_objects_v2, ["POST"]),
             r("/object/move", objects.move_object, ["POST"]),
             r("/object/copy", objects.copy_object, ["POST"]),
             r("/object/sign/{bucket}", signed.sign_urls, ["POST"]),
@@ -88,6 +93,9 @@ class StorageService:
 
 
 async def _route_not_found(request: Request, exc: Exception) -> Response:
-    """Storage's JSON body for a path it has no route for (not Starlette's plain text)."""
-    return errors.error_response(errors.route_not_found(request.method, request.url.path),
-                                 request)
+    """Storage's JSON body for a path it has no route for (not Starlette's plain text),
+    naming the path as Storage sees it behind the gateway, query included."""
+    path = service_path(request)
+    if request.url.query:
+        path = f"{path}?{request.url.query}"
+    return errors.error_response(errors.route_not_found(request.method, path), request)

@@ -281,3 +281,69 @@ select name, id, updated_at, created_at, last_accessed_at, metadata from items
 order by {order_by}
 limit %(limit)s offset %(offset)s
 """
+
+
+async def list_objects_v2(tx: Tx, bucket: str, *, prefix: str, delimited: bool,
+                          start_after: str, column: str | None, order: str, after: str,
+                          limit: int) -> list[DictRow]:
+    """A page of Storage's list-v2 (`listObjectsV2` in `src/storage/database/pg.ts`).
+
+    Without a delimiter: every object under `prefix`, by name (or by `created_at` /
+    `updated_at`, then name). With one: `storage.search_v2`, the level below `prefix`,
+    each folder (`id` null, name without its trailing `/`) in the place of its first
+    object by name, or by its oldest object's `created_at` when sorted by time. A page
+    starts after the cursor's `start_after` (and `after`, its time, for time sorts).
+    """
+    direction, before = ("asc", ">") if order == "asc" else ("desc", "<")
+    params: dict[str, Any] = {"bucket": bucket, "prefix": prefix, "start": start_after,
+                              "after": after, "limit": limit}
+    timed = column in ("created_at", "updated_at")
+    since = (f"(date_trunc('milliseconds', {column}), name collate \"C\") {before} "
+             "(coalesce(nullif(%(after)s, '')::timestamptz, 'epoch'::timestamptz), "
+             "%(start)s)")
+    if not delimited:
+        where = "" if not start_after else (
+            f" and {since}" if timed and after else f' and name collate "C" {before} %(start)s')
+        by = f"{column} {direction}, " if timed else ""
+        return await tx.all(
+            "select id, name, metadata, updated_at, created_at, last_accessed_at "
+            "from storage.objects where bucket_id = %(bucket)s "
+            f"and starts_with(name, %(prefix)s){where} "
+            f'order by {by}name collate "C" {direction} limit %(limit)s', params)
+    params["levels"] = len(prefix.split("/")) if prefix else 1
+    if timed:
+        folder_time, where = "min(created_at)", since
+        by = (f"coalesce(date_trunc('milliseconds', {column}), 'epoch'::timestamptz) "
+              f'{direction}, name collate "C" {direction}')
+    else:
+        # A folder's place is its common prefix (`dir/`); a cursor naming a folder
+        # resumes after everything under it.
+        folder_time, where = "null::timestamptz", (
+            f'sort_key collate "C" {before} (case when exists (select 1 from '
+            "storage.objects where bucket_id = %(bucket)s and starts_with(name, "
+            "%(start)s || '/')) then %(start)s || '/' else %(start)s end)")
+        by = f'sort_key collate "C" {direction}'
+    return await tx.all(f"""
+with raw as (
+  select name, id, metadata, updated_at, created_at, last_accessed_at,
+         case when strpos(substr(name, length(%(prefix)s) + 1), '/') > 0
+              then left(name, length(%(prefix)s) + strpos(substr(name, length(%(prefix)s) + 1),
+                                                          '/')) end as folder
+  from storage.objects
+  where bucket_id = %(bucket)s and starts_with(name, %(prefix)s)
+), items as (
+  select rtrim(folder, '/') as name, null::uuid as id, null::jsonb as metadata,
+         {folder_time} as updated_at, {folder_time} as created_at,
+         null::timestamptz as last_accessed_at, folder as sort_key
+  from raw where folder is not null group by folder
+  union all
+  select name, id, metadata, updated_at, created_at, last_accessed_at, name
+  from raw where folder is null
+)
+select split_part(name, '/', %(levels)s) as key, name, id, updated_at, created_at,
+       last_accessed_at, metadata
+from items
+where %(start)s = '' or {where}
+order by {by}
+limit %(limit)s
+""", params)
