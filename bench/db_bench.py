@@ -45,6 +45,9 @@ def prepare(config: StackConfig, users: int) -> tuple[list[str], str]:
                          "values (%s, 'authenticated', 'authenticated', now(), now())",
                          (user_id,))
             conn.execute("insert into public.bench_users values (%s, %s)", (n, user_id))
+            # The hot user has every client's job in flight at once.
+            conn.execute("update public.users set max_jobs_in_flight = 1000000 where id = %s",
+                         (user_id,))
             conn.execute("select public.add_credits(%s, 1000, 'admin_adjustment')", (user_id,))
         model = conn.execute(
             "insert into public.models (name, category, cost_per_generation, provider) "

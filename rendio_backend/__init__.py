@@ -49,14 +49,20 @@ if TYPE_CHECKING:
     from .errors import ServerError as ServerError
     from .errors import StorageError as StorageError
     from .errors import TransactionAlreadyUsed as TransactionAlreadyUsed
+    from .models import AppStoreNotificationResult as AppStoreNotificationResult
     from .models import AuthSession as AuthSession
     from .models import Balance as Balance
     from .models import BucketSpec as BucketSpec
     from .models import ChangeAction as ChangeAction
     from .models import CreditGrant as CreditGrant
     from .models import CreditReason as CreditReason
+    from .models import CreditRedemption as CreditRedemption
     from .models import CreditTransaction as CreditTransaction
     from .models import Deduction as Deduction
+    from .models import DeviceCheckResult as DeviceCheckResult
+    from .models import DeviceClaim as DeviceClaim
+    from .models import FailureReason as FailureReason
+    from .models import IapProduct as IapProduct
     from .models import IapRefund as IapRefund
     from .models import JobCreated as JobCreated
     from .models import JobFailure as JobFailure
@@ -73,6 +79,10 @@ if TYPE_CHECKING:
     from .models import UploadedObject as UploadedObject
     from .models import User as User
     from .models import VideoJob as VideoJob
+    from .models import VideoJobSummary as VideoJobSummary
+    from .models import VideoStatus as VideoStatus
+    from .tokens import AccessClaims as AccessClaims
+    from .tokens import TokenVerifier as TokenVerifier
 
 
 def _locations() -> dict[str, str]:

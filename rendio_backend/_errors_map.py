@@ -103,6 +103,36 @@ def _bare_status(code: str) -> int | None:
     return None
 
 
+# The HTTP API's stable codes (its envelope `{"error": {"code", "message", ...}}`).
+_API_CODES: dict[str, type[RendioError]] = {
+    "unauthorized": AuthError, "invalid_request": InvalidRequest, "not_found": NotFound,
+    "idempotency_key_in_use": IdempotencyKeyInUse,
+    "idempotency_key_reused": IdempotencyKeyReused, "model_unavailable": ModelUnavailable,
+    "rate_limited": RateLimited, "payload_too_large": InvalidRequest,
+    "transaction_already_used": TransactionAlreadyUsed,
+}
+
+
+def from_api(response: httpx.Response) -> RendioError:
+    """A rendio error for an error answer of the HTTP API (`/functions/v1`)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if not isinstance(error, dict) or not isinstance(error.get("code"), str):
+        return from_status(response.status_code, "", service="the Rendio API")
+    code, message = error["code"], str(error.get("message") or error["code"])
+    details = {k: v for k, v in error.items() if k not in ("code", "message")}
+    status = response.status_code
+    if code == "insufficient_credits":
+        return InsufficientCredits(message, required=_int(details.get("required")),
+                                   available=_int(details.get("available")), details=details)
+    if code == "upstream_unavailable" or status >= 500:
+        return ServerError(message, code=code, http_status=status, details=details)
+    cls = _API_CODES.get(code, InvalidRequest if status < 500 else ServerError)
+    return cls(message, code=code, http_status=status, details=details)
+
+
 def from_postgrest(exc: APIError) -> RendioError:
     """A rendio error for a PostgREST error (code = SQLSTATE or PGRSTnnn)."""
     code = exc.code or ""

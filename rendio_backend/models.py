@@ -14,14 +14,21 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AppStoreNotificationResult",
     "AuthSession",
     "Balance",
     "BucketSpec",
+    "CLIENT_JOB_COLUMNS",
     "ChangeAction",
     "CreditGrant",
     "CreditReason",
+    "CreditRedemption",
     "CreditTransaction",
     "Deduction",
+    "DeviceCheckResult",
+    "DeviceClaim",
+    "FailureReason",
+    "IapProduct",
     "IapRefund",
     "JobCreated",
     "JobFailure",
@@ -38,6 +45,8 @@ __all__ = [
     "UploadedObject",
     "User",
     "VideoJob",
+    "VideoJobSummary",
+    "VideoStatus",
 ]
 
 T = TypeVar("T")
@@ -171,6 +180,36 @@ CLIENT_JOB_COLUMNS = ",".join((
 ))
 
 
+# --- what the HTTP API answers (the library's API calls return these too) -----------
+class FailureReason(_Frozen):
+    """Why a job failed, safe to show: never a provider's raw error text."""
+
+    code: str
+    message: str
+
+
+class VideoJobSummary(_Frozen):
+    """A job as the app sees it (GET /get-video-jobs)."""
+
+    job_id: UUID
+    model_id: UUID
+    prompt: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: JobStatus
+    credits_used: int
+    created_at: datetime
+    completed_at: datetime | None = None
+
+
+class VideoStatus(VideoJobSummary):
+    """GET /get-video-status: once completed, signed URLs valid for one hour."""
+
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+    urls_expire_at: datetime | None = None
+    failure: FailureReason | None = None
+
+
 class CreditTransaction(_Frozen):
     """One row of the credit ledger (public.quota_log)."""
 
@@ -257,6 +296,54 @@ class IapRefund(_Frozen):
     credits_removed: int
     shortfall: int
     credits_remaining: int
+
+
+class IapProduct(_Frozen):
+    """A row of the App Store product catalog: a StoreKit productId and its credits."""
+
+    product_id: str
+    credits: int
+    active: bool
+    description: str | None = None
+
+
+class DeviceClaim(_Frozen):
+    """The user whose initial grant a device claimed (kept when that user is deleted)."""
+
+    device_id: str
+    first_user_id: UUID
+    claimed_at: datetime
+
+
+class DeviceCheckResult(_Frozen):
+    """POST /device/check's answer: whether this call granted the initial credits."""
+
+    granted: bool
+    credits_remaining: int
+
+
+class CreditRedemption(_Frozen):
+    """POST /update-credits' answer. `already_processed`: the transaction was credited
+    before (nothing added now); `credits_added` is what this call added."""
+
+    transaction_id: str
+    product_id: str
+    credits_added: int
+    credits_remaining: int
+    already_processed: bool
+
+
+class AppStoreNotificationResult(_Frozen):
+    """apply_app_store_notification's answer. `outcome`: refunded, already_refunded,
+    no_purchase (the transaction was never credited) or acknowledged (not a refund)."""
+
+    already_processed: bool
+    notification_type: str
+    outcome: str
+    user_id: UUID | None = None
+    credits_removed: int = 0
+    shortfall: int = 0
+    credits_remaining: int | None = None
 
 
 class JobFailure(_Frozen):

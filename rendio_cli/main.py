@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import _console, db, demo, dev, project
+from . import _console, db, demo, dev, project, serve
 
 app = typer.Typer(
     name="rendio",
@@ -31,6 +31,7 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(db.app, name="db")
 app.command(name="demo")(demo.demo)
 app.command(name="init")(project.init)
+app.command(name="serve")(serve.serve)
 
 
 def _version(value: bool) -> None:

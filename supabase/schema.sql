@@ -476,6 +476,102 @@ ALTER FUNCTION public.add_credits(p_user_id uuid, p_amount integer, p_reason tex
 COMMENT ON FUNCTION public.add_credits(p_user_id uuid, p_amount integer, p_reason text, p_transaction_id text) IS 'Adds credits (iap_purchase / admin_adjustment), idempotent per transaction id. Caller: service_role.';
 
 --
+-- Name: apply_app_store_notification(uuid, text, text, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.apply_app_store_notification(p_notification_uuid uuid, p_notification_type text, p_subtype text DEFAULT NULL::text, p_transaction_id text DEFAULT NULL::text, p_signed_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    v_seen private.app_store_notifications;
+    v_user_id uuid;
+    v_refund jsonb;
+    v_outcome text := 'acknowledged';
+begin
+    if p_notification_uuid is null then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'notification_uuid', 'reason', 'required')::text;
+    end if;
+    if p_notification_type is null or char_length(p_notification_type) not between 1 and 64 then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'notification_type',
+                'reason', 'length 1-64')::text;
+    end if;
+    if p_notification_type in ('REFUND', 'REVOKE') and p_transaction_id is null then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'transaction_id', 'reason', 'required')::text;
+    end if;
+
+    insert into private.app_store_notifications (
+        notification_uuid, notification_type, subtype, transaction_id, outcome, signed_at)
+    values (
+        p_notification_uuid, p_notification_type, p_subtype, p_transaction_id, v_outcome,
+        p_signed_at)
+    on conflict (notification_uuid) do nothing;
+    if not found then
+        select * into v_seen
+          from private.app_store_notifications n
+         where n.notification_uuid = p_notification_uuid;
+        return jsonb_build_object(
+            'already_processed', true,
+            'notification_type', v_seen.notification_type,
+            'outcome', v_seen.outcome,
+            'user_id', v_seen.user_id,
+            'credits_removed', v_seen.credits_removed,
+            'shortfall', v_seen.shortfall,
+            'credits_remaining', (select u.credits_remaining from public.users u
+                                   where u.id = v_seen.user_id));
+    end if;
+
+    if p_notification_type in ('REFUND', 'REVOKE') then
+        select q.user_id into v_user_id
+          from public.quota_log q
+         where q.transaction_id = p_transaction_id and q.reason = 'iap_purchase';
+        if found then
+            v_refund := public.apply_iap_refund(v_user_id, p_transaction_id);
+            v_outcome := case when (v_refund ->> 'already_processed')::boolean
+                              then 'already_refunded' else 'refunded' end;
+        else
+            v_outcome := 'no_purchase';
+        end if;
+        update private.app_store_notifications n
+           set outcome = v_outcome,
+               user_id = v_user_id,
+               credits_removed = case when v_outcome = 'refunded'
+                                      then (v_refund ->> 'credits_removed')::integer
+                                      else 0 end,
+               shortfall = case when v_outcome = 'refunded'
+                                then (v_refund ->> 'shortfall')::integer else 0 end
+         where n.notification_uuid = p_notification_uuid
+        returning * into v_seen;
+    else
+        select * into v_seen
+          from private.app_store_notifications n
+         where n.notification_uuid = p_notification_uuid;
+    end if;
+
+    return jsonb_build_object(
+        'already_processed', false,
+        'notification_type', v_seen.notification_type,
+        'outcome', v_seen.outcome,
+        'user_id', v_seen.user_id,
+        'credits_removed', v_seen.credits_removed,
+        'shortfall', v_seen.shortfall,
+        'credits_remaining', (v_refund ->> 'credits_remaining')::integer);
+end;
+$$;
+
+
+ALTER FUNCTION public.apply_app_store_notification(p_notification_uuid uuid, p_notification_type text, p_subtype text, p_transaction_id text, p_signed_at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION apply_app_store_notification(p_notification_uuid uuid, p_notification_type text, p_subtype text, p_transaction_id text, p_signed_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.apply_app_store_notification(p_notification_uuid uuid, p_notification_type text, p_subtype text, p_transaction_id text, p_signed_at timestamp with time zone) IS 'Handles an App Store notification once (REFUND/REVOKE refund). Caller: service_role.';
+
+--
 -- Name: apply_iap_refund(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -1376,6 +1472,34 @@ ALTER FUNCTION public.verify_ledger() OWNER TO postgres;
 COMMENT ON FUNCTION public.verify_ledger() IS 'One row per violated ledger invariant; empty when all hold. Caller: service_role.';
 
 --
+-- Name: app_store_notifications; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.app_store_notifications (
+    notification_uuid uuid NOT NULL,
+    notification_type text NOT NULL,
+    subtype text,
+    transaction_id text,
+    user_id uuid,
+    outcome text NOT NULL,
+    credits_removed integer DEFAULT 0 NOT NULL,
+    shortfall integer DEFAULT 0 NOT NULL,
+    signed_at timestamp with time zone,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT app_store_notifications_outcome_check CHECK ((outcome = ANY (ARRAY['refunded'::text, 'already_refunded'::text, 'no_purchase'::text, 'acknowledged'::text]))),
+    CONSTRAINT app_store_notifications_type_check CHECK (((char_length(notification_type) >= 1) AND (char_length(notification_type) <= 64)))
+);
+
+
+ALTER TABLE private.app_store_notifications OWNER TO postgres;
+
+--
+-- Name: TABLE app_store_notifications; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.app_store_notifications IS 'App Store Server Notifications V2 already handled (by notificationUUID) and their outcome.';
+
+--
 -- Name: device_claims; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -1572,6 +1696,13 @@ ALTER TABLE public.video_jobs_archive OWNER TO postgres;
 --
 
 COMMENT ON TABLE public.video_jobs_archive IS 'Archived finished jobs (full row in job). Written only by archive_old_jobs().';
+
+--
+-- Name: app_store_notifications app_store_notifications_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.app_store_notifications
+    ADD CONSTRAINT app_store_notifications_pkey PRIMARY KEY (notification_uuid);
 
 --
 -- Name: device_claims device_claims_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2073,6 +2204,13 @@ REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.add_credits(p_user_id uuid, p_amount integer, p_reason text, p_transaction_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.add_credits(p_user_id uuid, p_amount integer, p_reason text, p_transaction_id text) TO service_role;
+
+--
+-- Name: FUNCTION apply_app_store_notification(p_notification_uuid uuid, p_notification_type text, p_subtype text, p_transaction_id text, p_signed_at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.apply_app_store_notification(p_notification_uuid uuid, p_notification_type text, p_subtype text, p_transaction_id text, p_signed_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.apply_app_store_notification(p_notification_uuid uuid, p_notification_type text, p_subtype text, p_transaction_id text, p_signed_at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION apply_iap_refund(p_user_id uuid, p_transaction_id text); Type: ACL; Schema: public; Owner: postgres

@@ -13,21 +13,26 @@ from supabase_auth import AsyncGoTrueClient
 from supabase_auth.helpers import parse_auth_response
 from supabase_auth.types import Session
 
-from .._core import arguments, paging, responses, storage, tokens
-from .._errors_map import translating
+from .._core import arguments, idempotency, paging, responses, storage, tokens
+from .._errors_map import from_api, translating
 from ..config import RendioConfig
-from ..errors import AuthError, InvalidRequest, NotFound
+from ..errors import AuthError, InvalidRequest, NotFound, RendioError
 from ..models import (
     CLIENT_JOB_COLUMNS,
     AuthSession,
     Balance,
+    CreditRedemption,
     CreditTransaction,
+    DeviceCheckResult,
+    JobCreated,
     Model,
     Page,
     Theme,
     UploadedObject,
     User,
     VideoJob,
+    VideoJobSummary,
+    VideoStatus,
 )
 from ._base import AsyncBase
 
@@ -340,6 +345,105 @@ class AsyncRendioClient(AsyncBase):
         deleted = await self._rpc(token, "soft_delete_video_job", {"p_job_id": str(job)})
         if deleted is not True:
             raise NotFound("job not found", details={"resource": "job", "id": str(job)})
+
+    # --- the HTTP API (/functions/v1), as the app calls it -------------------------------
+    async def generate_video(
+        self,
+        model_id: uuid.UUID | str,
+        prompt: str,
+        settings: dict[str, Any] | None = None,
+        *,
+        idempotency_key: uuid.UUID | str | None = None,
+    ) -> JobCreated:
+        """POST /generate-video: charge and queue a job, idempotently.
+
+        As `RendioAdmin.create_job`: the key is fixed before the first attempt and sent
+        on every retry (connection errors, 5xx, a key still in use), so a lost answer is
+        replayed (`replayed=True`), never charged twice; the error of a failed call
+        carries it in `details["idempotency_key"]`.
+        """
+        key = idempotency.idempotency_key(idempotency_key)
+        body = idempotency.generation_body(arguments.as_uuid(model_id, "model_id"), prompt,
+                                           settings)
+        retries = 0
+        try:
+            while True:
+                try:
+                    response = await self._api("POST", "/generate-video", json=body,
+                                               headers={"Idempotency-Key": str(key)})
+                    break
+                except RendioError as exc:
+                    if not idempotency.should_retry(exc, retries, self._max_retries):
+                        raise
+                retries += 1
+                await self._pause_before_retry(retries)
+        except RendioError as exc:
+            exc.details.setdefault("idempotency_key", str(key))
+            raise
+        replayed = response.headers.get("Idempotent-Replayed") == "true"
+        return responses.job_created({"response": response.json(), "replayed": replayed}, key)
+
+    async def video_status(self, job_id: uuid.UUID | str) -> VideoStatus:
+        """GET /get-video-status: one of the user's jobs, with signed URLs once completed."""
+        job = arguments.as_uuid(job_id, "job_id")
+        response = await self._api("GET", "/get-video-status", params={"job_id": str(job)})
+        return VideoStatus.model_validate(response.json())
+
+    async def video_jobs(self, *, limit: int = 20,
+                         cursor: str | None = None) -> Page[VideoJobSummary]:
+        """GET /get-video-jobs: the user's jobs, newest first (pass `next_cursor`)."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = await self._api("GET", "/get-video-jobs", params=params)
+        return Page[VideoJobSummary].model_validate(response.json())
+
+    async def check_device(self, device_id: str, device_token: str) -> DeviceCheckResult:
+        """POST /device/check: verify the device with Apple DeviceCheck and claim the
+        initial credits, once per device (`granted` says whether this call did).
+
+        `device_id` is the app's identifierForVendor, `device_token` a fresh
+        `DCDevice` token. Safe to repeat: transient failures are retried.
+        """
+        response = await self._api_retried("POST", "/device/check",
+                                           {"device_id": device_id,
+                                            "device_token": device_token})
+        return DeviceCheckResult.model_validate(response.json())
+
+    async def redeem_transaction(self, signed_transaction: str) -> CreditRedemption:
+        """POST /update-credits: credit a StoreKit 2 purchase (its `jwsRepresentation`).
+
+        Once per App Store transaction: a repeat answers `already_processed=True` and
+        the current balance, so transient failures are retried.
+        """
+        response = await self._api_retried("POST", "/update-credits",
+                                           {"signed_transaction": signed_transaction})
+        return CreditRedemption.model_validate(response.json())
+
+    async def _api_retried(self, method: str, path: str, json: Any) -> httpx.Response:
+        """`_api` for calls the server makes idempotent, retried like create_job."""
+        retries = 0
+        while True:
+            try:
+                return await self._api(method, path, json=json)
+            except RendioError as exc:
+                if not idempotency.should_retry(exc, retries, self._max_retries):
+                    raise
+            retries += 1
+            await self._pause_before_retry(retries)
+
+    async def _api(self, method: str, path: str, *, json: Any = None,
+                   params: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> httpx.Response:
+        """One call of the HTTP API with the user's token; errors as rendio errors."""
+        _, token = await self._user_token()
+        with translating():
+            response = await self._http.request(
+                method, f"{self._config.functions_url}{path}", json=json, params=params,
+                headers={**self._headers(token), **(headers or {})})
+        if response.is_error:
+            raise from_api(response)
+        return response
 
     # --- storage ------------------------------------------------------------------------
     async def video_url(self, job_id: uuid.UUID | str, *,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,15 @@ from .._errors_map import translating
 from ..config import RendioConfig
 from ..errors import InvalidRequest, NotFound, RendioError
 from ..models import (
+    AppStoreNotificationResult,
     BucketSpec,
     ChangeAction,
     CreditGrant,
     CreditReason,
     CreditTransaction,
     Deduction,
+    DeviceClaim,
+    IapProduct,
     IapRefund,
     JobCreated,
     JobFailure,
@@ -81,14 +84,28 @@ class RendioAdmin(SyncBase):
         """The user with this Apple subject; NotFound if none."""
         return self._user_where("apple_sub", apple_sub)
 
-    def _user_where(self, column: str, value: str) -> User:
+    def get_device_claim(self, device_id: str) -> DeviceClaim:
+        """Which user's initial grant a device claimed; NotFound if it never claimed."""
+        row = self._one("device_claims", "device_id", device_id, "device_claim")
         with translating():
-            response = (self._rest(self._key).table("users").select("*")
+            return DeviceClaim.model_validate(row)
+
+    def _user_where(self, column: str, value: str) -> User:
+        row = self._one("users", column, value, "user")
+        with translating():
+            return User.model_validate(row)
+
+    def _one(self, table: str, column: str, value: str,
+                   resource: str) -> dict[str, Any]:
+        """The row of `table` whose `column` is `value`; NotFound naming `resource`."""
+        with translating():
+            response = (self._rest(self._key).table(table).select("*")
                               .eq(column, value).execute())
             found = responses.rows(response.data)
-            if not found:
-                raise NotFound("user not found", details={"resource": "user", column: value})
-            return User.model_validate(found[0])
+        if not found:
+            raise NotFound(f"{resource.replace('_', ' ')} not found",
+                           details={"resource": resource, column: value})
+        return found[0]
 
     # --- credits ------------------------------------------------------------------------
     def grant_initial_credits(self, user_id: _Id, device_id: str) -> bool:
@@ -142,6 +159,36 @@ class RendioAdmin(SyncBase):
             "p_transaction_id": transaction_id})
         with translating():
             return IapRefund.model_validate(data)
+
+    def get_iap_product(self, product_id: str) -> IapProduct:
+        """A product of the App Store catalog (active or not); NotFound if unknown."""
+        row = self._one("iap_products", "product_id", product_id, "product")
+        with translating():
+            return IapProduct.model_validate(row)
+
+    def apply_app_store_notification(
+        self,
+        notification_uuid: _Id,
+        notification_type: str,
+        *,
+        subtype: str | None = None,
+        transaction_id: str | None = None,
+        signed_at: datetime | None = None,
+    ) -> AppStoreNotificationResult:
+        """Handle a verified App Store Server Notification once per notificationUUID.
+
+        REFUND / REVOKE take back the purchase `transaction_id` (never below 0; the
+        shortfall is logged); other types are recorded only. A repeated UUID changes
+        nothing (`already_processed=True`, the first outcome).
+        """
+        data = self._call("apply_app_store_notification", {
+            "p_notification_uuid": str(arguments.as_uuid(notification_uuid,
+                                                         "notification_uuid")),
+            "p_notification_type": notification_type, "p_subtype": subtype,
+            "p_transaction_id": transaction_id,
+            "p_signed_at": signed_at.isoformat() if signed_at else None})
+        with translating():
+            return AppStoreNotificationResult.model_validate(data)
 
     def credit_history(
         self,

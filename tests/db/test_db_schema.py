@@ -17,7 +17,7 @@ SERVICE_FUNCTIONS = (
     "grant_initial_credits", "add_credits", "deduct_credits", "apply_iap_refund",
     "create_video_job", "claim_pending_jobs", "claim_processing_jobs", "mark_job_processing",
     "complete_video_job", "fail_video_job", "fail_stuck_jobs", "purge_expired_idempotency_keys",
-    "archive_old_jobs", "verify_ledger",
+    "archive_old_jobs", "verify_ledger", "apply_app_store_notification",
 )
 CLIENT_FUNCTIONS = ("get_my_credits", "get_my_credit_history", "soft_delete_video_job")
 

@@ -43,8 +43,7 @@ class Player:
 
 @pytest.fixture(scope="module")
 def config(stack: RunningStack) -> RendioConfig:
-    return RendioConfig(supabase_url=stack.config.api_url, anon_key=stack.config.anon_key,
-                        service_role_key=stack.config.service_role_key)
+    return stack.rendio_config()
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +339,8 @@ def test_readme_snippet_runs(stack: RunningStack, tmp_path: Path) -> None:
     import sys
 
     env = {**os.environ, "SUPABASE_URL": stack.config.api_url}
-    for name in ("SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY"):
+    for name in ("SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_PUBLISHABLE_KEY",
+                 "SUPABASE_SECRET_KEY"):
         env.pop(name, None)
     result = subprocess.run([sys.executable, "-c", _readme_snippet()], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60, check=False)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.routing import Route
+from fastapi import APIRouter
 
-from .health import health
+from . import device, generate, health, jobs, purchases
 
-ROUTES: tuple[Route, ...] = (Route("/health", health),)
+ROUTERS: tuple[APIRouter, ...] = (health.router, generate.router, jobs.router,
+                                  device.router, purchases.router)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from fastapi import APIRouter
+
+from ..schemas import Health
+
+router = APIRouter(tags=["health"])
 
 
-async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    return Health(status="ok")
