@@ -7,7 +7,9 @@ or `properties`) is used as it is. Unknown keys are refused either way.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -28,9 +30,15 @@ def settings_json_schema(settings_schema: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=256)
+def _validator(settings_schema_json: str) -> Draft202012Validator:
+    # Building a validator costs more than using it: one per distinct schema.
+    return Draft202012Validator(settings_json_schema(json.loads(settings_schema_json)))
+
+
 def validate_settings(settings: Mapping[str, Any], settings_schema: Mapping[str, Any]) -> None:
     """InvalidRequest naming the first offending field (`settings.<key>`)."""
-    validator = Draft202012Validator(settings_json_schema(settings_schema))
+    validator = _validator(json.dumps(settings_schema, sort_keys=True))
     error = best_match(validator.iter_errors(dict(settings)))
     if error is None:
         return
