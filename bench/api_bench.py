@@ -28,6 +28,7 @@ from _common import REPO, scratch_stack
 
 from rendio_backend import RendioAdmin, RendioClient, request_hash
 from rendio_backend.local.config import StackConfig
+from rendio_backend.project import find_project
 
 VEO = "8b87c271-f01c-550b-9e12-36cf851aae46"
 BODY = {"model_id": VEO, "prompt": "bench prompt", "settings": {"duration": "8s"}}
@@ -114,7 +115,7 @@ def main() -> None:
     levels = [int(n) for n in args.users.split(",")]
     report: dict[str, object] = {"duration_s": args.duration, "levels": {}}
     with scratch_stack() as (stack, _):
-        stack.up(migrations_dir=REPO / "supabase" / "migrations")
+        stack.up(migrations_dir=find_project(REPO).migrations_dir)
         people = users(stack.config, max(levels))
         asyncio.run(run_level(stack.config, people[:1], 1.0))  # warm up
         for level in levels:

@@ -24,6 +24,7 @@ from _common import REPO, direct_postgrest, scratch_stack
 
 from rendio_backend.local.config import StackConfig
 from rendio_backend.local.postgres import pg_bin_dir
+from rendio_backend.project import find_project
 
 PGBENCH_SCRIPT = """\
 select u.id as uid from bench_users u
@@ -145,7 +146,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     args = parser.parse_args()
     with scratch_stack() as (stack, _):
-        stack.up(migrations_dir=REPO / "supabase" / "migrations")
+        stack.up(migrations_dir=find_project(REPO).migrations_dir)
         config = stack.config
         users, model = prepare(config, args.clients)
         with direct_postgrest(config) as direct:

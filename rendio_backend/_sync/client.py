@@ -365,18 +365,9 @@ class RendioClient(SyncBase):
         key = idempotency.idempotency_key(idempotency_key)
         body = idempotency.generation_body(arguments.as_uuid(model_id, "model_id"), prompt,
                                            settings)
-        retries = 0
         try:
-            while True:
-                try:
-                    response = self._api("POST", "/generate-video", json=body,
+            response = self._api_retried("POST", "/generate-video", body,
                                                headers={"Idempotency-Key": str(key)})
-                    break
-                except RendioError as exc:
-                    if not idempotency.should_retry(exc, retries, self._max_retries):
-                        raise
-                retries += 1
-                self._pause_before_retry(retries)
         except RendioError as exc:
             exc.details.setdefault("idempotency_key", str(key))
             raise
@@ -420,12 +411,13 @@ class RendioClient(SyncBase):
                                            {"signed_transaction": signed_transaction})
         return CreditRedemption.model_validate(response.json())
 
-    def _api_retried(self, method: str, path: str, json: Any) -> httpx.Response:
+    def _api_retried(self, method: str, path: str, json: Any,
+                           headers: dict[str, str] | None = None) -> httpx.Response:
         """`_api` for calls the server makes idempotent, retried like create_job."""
         retries = 0
         while True:
             try:
-                return self._api(method, path, json=json)
+                return self._api(method, path, json=json, headers=headers)
             except RendioError as exc:
                 if not idempotency.should_retry(exc, retries, self._max_retries):
                     raise
