@@ -6,6 +6,7 @@
 - `/storage/v1/*`→ the local Storage service
 - `/functions/v1/*` → `rendio_backend.api`
 - `/_fake/apple/*`  → the fake Apple id_token issuer (its JWKS)
+- `/_fake/fal/*`, `/_fake/runway/*` → the fake video providers (`fakes/providers.py`)
 
 Like self-hosted Supabase's Kong (key-auth), REST and Auth (but GoTrue's open routes,
 the JWKS among them) need an `apikey` header or query parameter: the publishable or
@@ -99,6 +100,8 @@ class Gateway:
             _Mount("/storage/v1", services["storage"].app, _never, _always),
             _Mount("/functions/v1", services["functions"].app, _never, _always),
             _Mount("/_fake/apple", services["fake_apple"].app, _never, _never),
+            _Mount("/_fake/fal", services["fake_fal"].app, _never, _never),
+            _Mount("/_fake/runway", services["fake_runway"].app, _never, _never),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -291,6 +294,7 @@ def build_services(config: StackConfig) -> dict[str, LocalService]:
 
     from .auth import create_auth_service
     from .fake_apple import create_fake_apple_app
+    from .fakes.providers import create_fake_provider_services
     from .storage import create_storage_service
 
     return {
@@ -298,6 +302,7 @@ def build_services(config: StackConfig) -> dict[str, LocalService]:
         "storage": create_storage_service(config),
         "functions": _AppOnly(create_functions_app(config.rendio_config())),
         "fake_apple": _AppOnly(create_fake_apple_app(config)),
+        **create_fake_provider_services(config),
     }
 
 
