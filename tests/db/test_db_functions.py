@@ -21,21 +21,6 @@ class SqlError(Exception):
     """A function's custom error: SQLSTATE, message and JSON detail."""
 
 
-@pytest.fixture
-def call(stack: RunningStack) -> Iterator[Any]:
-    """Call a public function as service_role: `call("fn", *args) -> value`."""
-    with psycopg.connect(stack.config.superuser_db_url, autocommit=True) as conn:
-        conn.execute("set role service_role")
-
-        def run(function: str, *args: Any) -> Any:
-            placeholders = ", ".join(["%s"] * len(args))
-            row = conn.execute(f"select public.{function}({placeholders})", args).fetchone()
-            assert row is not None
-            return row[0]
-
-        yield run
-
-
 @contextmanager
 def raises(sqlstate: str, message: str) -> Iterator[pytest.ExceptionInfo[psycopg.Error]]:
     """Expect a psycopg error with this SQLSTATE and (first line of) message."""
