@@ -30,7 +30,9 @@ def scratch_stack() -> Iterator[tuple[Stack, Path]]:
                         rate_limits=RateLimits(enabled=False))
     config = StackConfig(state_dir=root / "state", api_port=free_port(), db_port=free_port(),
                          pg_bin_dir=Path(pg_bin) if pg_bin else None, auth=auth,
-                         gateway_workers=int(os.environ.get("RENDIO_GATEWAY_WORKERS", "1")))
+                         gateway_workers=int(os.environ.get("RENDIO_GATEWAY_WORKERS", "1")),
+                         # Benchmarks start the workers they measure, if any.
+                         run_worker=False)
     stack = Stack(config)
     try:
         yield stack, root

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .errors import StorageError as StorageError
     from .errors import TransactionAlreadyUsed as TransactionAlreadyUsed
     from .models import AppStoreNotificationResult as AppStoreNotificationResult
+    from .models import ArchiveReport as ArchiveReport
     from .models import AuthSession as AuthSession
     from .models import Balance as Balance
     from .models import BucketSpec as BucketSpec
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
     from .models import VideoJob as VideoJob
     from .models import VideoJobSummary as VideoJobSummary
     from .models import VideoStatus as VideoStatus
+    from .models import WorkerHeartbeat as WorkerHeartbeat
     from .tokens import AccessClaims as AccessClaims
     from .tokens import TokenVerifier as TokenVerifier
 

@@ -3,7 +3,7 @@
 Read from the environment or a `.env` file: SUPABASE_URL, SUPABASE_PUBLISHABLE_KEY and
 SUPABASE_SECRET_KEY (Supabase's API keys; the legacy SUPABASE_ANON_KEY and
 SUPABASE_SERVICE_ROLE_KEY JWTs still work, the new names win when both are set),
-SUPABASE_JWT_SECRET (optional, see `tokens.py`), FALAI_API_KEY, APPLE_*, ENVIRONMENT. The
+SUPABASE_JWT_SECRET (optional, see `tokens.py`), FALAI_*, RUNWAY_*, APPLE_*, ENVIRONMENT. The
 environment wins over `.env`. With nothing configured the library targets the local stack
 (`rendio dev up` or `supabase start`): http://127.0.0.1:54321 and the Supabase CLI's
 well-known local publishable and secret keys. Those keys are also the default for any
@@ -55,6 +55,10 @@ _ENV_NAMES = {
     "SUPABASE_SECRET_KEY": "service_role_key",
     "SUPABASE_JWT_SECRET": "jwt_secret",
     "FALAI_API_KEY": "falai_api_key",
+    "FALAI_BASE_URL": "falai_base_url",
+    "FALAI_WEBHOOK_JWKS_URL": "falai_webhook_jwks_url",
+    "RUNWAY_API_KEY": "runway_api_key",
+    "RUNWAY_BASE_URL": "runway_base_url",
     "APPLE_BUNDLE_ID": "apple_bundle_id",
     "APPLE_TEAM_ID": "apple_team_id",
     "APPLE_KEY_ID": "apple_key_id",
@@ -137,6 +141,12 @@ class RendioConfig(BaseModel):
     # The project's legacy HS256 secret: lets TokenVerifier check HS256 tokens itself.
     jwt_secret: str | None = Field(default=None, repr=False)
     falai_api_key: str | None = Field(default=None, repr=False)
+    # fal's queue host and the JWKS its webhook signatures verify against; the
+    # local stack points both at its fake fal (rendio_backend.local.fakes.providers).
+    falai_base_url: str = "https://queue.fal.run"
+    falai_webhook_jwks_url: str = "https://rest.alpha.fal.ai/.well-known/jwks.json"
+    runway_api_key: str | None = Field(default=None, repr=False)
+    runway_base_url: str = "https://api.dev.runwayml.com"
     apple_bundle_id: str | None = None
     apple_team_id: str | None = None
     apple_key_id: str | None = None
@@ -217,6 +227,22 @@ class RendioConfig(BaseModel):
     def is_local(self) -> bool:
         """True when the URL points at this machine (a local stack)."""
         return is_loopback_url(self.supabase_url)
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as the environment variables `from_env` reads back: for
+        starting another process (a worker, say) against the same project."""
+        names = {field: name for name, field in _ENV_NAMES.items()}  # the current name wins
+        env = {}
+        for field, name in names.items():
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[name] = str(value)
+        return env
 
     def require_service_role_key(self) -> str:
         """The service role key, or ConfigurationError when it is not set."""

@@ -355,12 +355,41 @@ class JobFailure(_Frozen):
     credits_remaining: int | None = None
 
 
+class WorkerHeartbeat(_Frozen):
+    """A generation worker's heartbeat row: where it runs and when it was last seen."""
+
+    worker_id: str
+    hostname: str
+    pid: int
+    concurrency: int
+    in_flight: int = 0
+    jobs_completed: int = 0
+    jobs_failed: int = 0
+    started_at: datetime
+    last_seen_at: datetime
+    stopped_at: datetime | None = None
+
+
 class LedgerViolation(_Frozen):
     """One violated ledger invariant (verify_ledger)."""
 
     user_id: UUID | None = None
     invariant: str
     detail: str
+
+
+class ArchiveReport(_Frozen):
+    """What archiving did: jobs moved to the archive and their Storage files removed.
+
+    Files are named `bucket/key` (`videos/{user_id}/{job_id}.mp4`). `files_missing`
+    counts queued files Storage no longer had; `files_invalid` lists stored paths
+    Storage cannot address (dropped from the queue, nothing to remove).
+    """
+
+    jobs_archived: int
+    files_removed: list[str] = Field(default_factory=list)
+    files_missing: int = 0
+    files_invalid: list[str] = Field(default_factory=list)
 
 
 class UploadedObject(_Frozen):

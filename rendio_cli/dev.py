@@ -147,7 +147,7 @@ def reset(
 @app.command()
 def logs(
     piece: Annotated[Optional[str], typer.Argument(  # noqa: UP045
-        help="postgres, postgrest or gateway (default: all)")] = None,
+        help="postgres, postgrest, gateway or worker (default: all)")] = None,
     lines: Annotated[int, typer.Option("--lines", "-n")] = 40,
     state_dir: StateDir = None,
 ) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import _console, db, demo, dev, project, serve
+from . import _console, db, demo, dev, maintenance, project, serve, worker
 
 app = typer.Typer(
     name="rendio",
@@ -29,9 +29,11 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(db.app, name="db")
+app.add_typer(maintenance.app, name="maintenance")
 app.command(name="demo")(demo.demo)
 app.command(name="init")(project.init)
 app.command(name="serve")(serve.serve)
+app.command(name="worker")(worker.worker)
 
 
 def _version(value: bool) -> None:

@@ -59,6 +59,12 @@ ALTER TABLE public.quota_log OWNER TO postgres;
 COMMENT ON TABLE public.quota_log IS 'Append-only credit ledger; one row per balance change, written by the credit functions.';
 
 --
+-- Name: COLUMN quota_log.job_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.quota_log.job_id IS 'The job charged or refunded, in video_jobs or (once archived) video_jobs_archive.';
+
+--
 -- Name: COLUMN quota_log.shortfall; Type: COMMENT; Schema: public; Owner: postgres
 --
 
@@ -122,6 +128,37 @@ ALTER FUNCTION private.apply_ledger_entry(p_user_id uuid, p_change integer, p_re
 --
 
 COMMENT ON FUNCTION private.apply_ledger_entry(p_user_id uuid, p_change integer, p_reason text, p_job_id uuid, p_transaction_id text, p_shortfall integer) IS 'Moves a balance and appends the quota_log row. Caller: credit/job functions only.';
+
+--
+-- Name: check_ledger_job(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_ledger_job() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if new.job_id is not null
+        and not exists (select 1 from public.video_jobs j
+                         where j.job_id = new.job_id and j.user_id = new.user_id)
+        and not exists (select 1 from public.video_jobs_archive a
+                         where a.job_id = new.job_id and a.user_id = new.user_id) then
+        raise exception using errcode = 'foreign_key_violation',
+            message = format('quota_log.job_id %s is no job of user %s', new.job_id, new.user_id),
+            detail = jsonb_build_object('field', 'job_id', 'reason', 'no such job')::text;
+    end if;
+    return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.check_ledger_job() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_ledger_job(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_ledger_job() IS 'Trigger: a ledger row''s job exists, live or archived, and is its user''s. Caller: trigger.';
 
 --
 -- Name: enforce_jobs_in_flight(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -650,14 +687,26 @@ begin
          where j.status in ('completed', 'failed')
            and j.created_at < now() - p_older_than
         returning j.*
+    ),
+    archived as (
+        insert into public.video_jobs_archive (
+            job_id, user_id, model_id, status, credits_used, created_at, completed_at, job
+        )
+        select m.job_id, m.user_id, m.model_id, m.status, m.credits_used, m.created_at,
+               m.completed_at, to_jsonb(m)
+          from moved m
+        returning 1
+    ),
+    queued as (
+        insert into private.storage_removals (bucket, path, job_id)
+        select f.bucket, f.path, m.job_id
+          from moved m
+         cross join lateral (values ('videos', m.video_url),
+                                    ('thumbnails', m.thumbnail_url)) f (bucket, path)
+         where f.path <> ''
+        on conflict on constraint storage_removals_object_key do nothing
     )
-    insert into public.video_jobs_archive (
-        job_id, user_id, model_id, status, credits_used, created_at, completed_at, job
-    )
-    select m.job_id, m.user_id, m.model_id, m.status, m.credits_used, m.created_at,
-           m.completed_at, to_jsonb(m)
-      from moved m;
-    get diagnostics v_count = row_count;
+    select count(*) into v_count from archived;
     return v_count;
 end;
 $$;
@@ -669,7 +718,7 @@ ALTER FUNCTION public.archive_old_jobs(p_older_than interval) OWNER TO postgres;
 -- Name: FUNCTION archive_old_jobs(p_older_than interval); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.archive_old_jobs(p_older_than interval) IS 'Moves finished jobs older than p_older_than to video_jobs_archive. Caller: service_role, pg_cron.';
+COMMENT ON FUNCTION public.archive_old_jobs(p_older_than interval) IS 'Moves finished jobs older than p_older_than to the archive, queues their files. Caller: service_role, pg_cron.';
 
 --
 -- Name: video_jobs; Type: TABLE; Schema: public; Owner: postgres
@@ -1122,6 +1171,32 @@ ALTER FUNCTION public.fail_video_job(p_job_id uuid, p_error text) OWNER TO postg
 COMMENT ON FUNCTION public.fail_video_job(p_job_id uuid, p_error text) IS 'Fails an unfinished job and refunds it exactly once; idempotent. Caller: service_role.';
 
 --
+-- Name: forget_storage_removals(bigint[]); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.forget_storage_removals(p_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    v_count integer;
+begin
+    delete from private.storage_removals r where r.id = any(p_ids);
+    get diagnostics v_count = row_count;
+    return v_count;
+end;
+$$;
+
+
+ALTER FUNCTION public.forget_storage_removals(p_ids bigint[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION forget_storage_removals(p_ids bigint[]); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.forget_storage_removals(p_ids bigint[]) IS 'Drops queued Storage objects the Storage API removed. Caller: service_role.';
+
+--
 -- Name: get_my_credit_history(integer, bigint); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -1283,6 +1358,29 @@ ALTER FUNCTION public.mark_job_processing(p_job_id uuid, p_worker text, p_provid
 COMMENT ON FUNCTION public.mark_job_processing(p_job_id uuid, p_worker text, p_provider text, p_provider_job_id text, p_status_url text, p_response_url text, p_cancel_url text) IS 'Stores the provider request and sets processing, if the worker holds the lease. Caller: service_role.';
 
 --
+-- Name: pending_storage_removals(integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.pending_storage_removals(p_limit integer DEFAULT 1000) RETURNS TABLE(id bigint, bucket text, path text, job_id uuid)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select r.id, r.bucket, r.path, r.job_id
+      from private.storage_removals r
+     order by r.id
+     limit least(greatest(coalesce(p_limit, 1000), 1), 1000);
+$$;
+
+
+ALTER FUNCTION public.pending_storage_removals(p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION pending_storage_removals(p_limit integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.pending_storage_removals(p_limit integer) IS 'Queued Storage objects of archived jobs, oldest first. Caller: service_role.';
+
+--
 -- Name: purge_expired_idempotency_keys(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -1307,6 +1405,118 @@ ALTER FUNCTION public.purge_expired_idempotency_keys() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.purge_expired_idempotency_keys() IS 'Deletes expired idempotency keys. Caller: service_role, pg_cron.';
+
+--
+-- Name: record_worker_heartbeat(text, text, integer, integer, integer, bigint, bigint, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_worker_heartbeat(p_worker text, p_hostname text, p_pid integer, p_concurrency integer, p_in_flight integer DEFAULT 0, p_jobs_completed bigint DEFAULT 0, p_jobs_failed bigint DEFAULT 0, p_stopped boolean DEFAULT false) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if p_worker is null or char_length(p_worker) not between 1 and 200
+        or p_hostname is null or char_length(p_hostname) not between 1 and 255 then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'worker/hostname',
+                'reason', 'worker 1-200 chars, hostname 1-255 chars')::text;
+    end if;
+    if p_pid is null or p_pid < 0 or p_concurrency is null or p_concurrency < 1
+        or coalesce(p_in_flight, 0) < 0 or coalesce(p_jobs_completed, 0) < 0
+        or coalesce(p_jobs_failed, 0) < 0 then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'pid/concurrency/counters',
+                'reason', 'pid >= 0, concurrency >= 1, counters >= 0')::text;
+    end if;
+    insert into public.worker_heartbeats (
+        worker_id, hostname, pid, concurrency, in_flight, jobs_completed, jobs_failed,
+        stopped_at)
+    values (
+        p_worker, p_hostname, p_pid, p_concurrency, coalesce(p_in_flight, 0),
+        coalesce(p_jobs_completed, 0), coalesce(p_jobs_failed, 0),
+        case when p_stopped then now() end)
+    on conflict (worker_id) do update
+       set hostname = excluded.hostname,
+           pid = excluded.pid,
+           concurrency = excluded.concurrency,
+           in_flight = excluded.in_flight,
+           jobs_completed = excluded.jobs_completed,
+           jobs_failed = excluded.jobs_failed,
+           last_seen_at = now(),
+           stopped_at = excluded.stopped_at;
+    delete from public.worker_heartbeats h where h.last_seen_at < now() - interval '1 day';
+end;
+$$;
+
+
+ALTER FUNCTION public.record_worker_heartbeat(p_worker text, p_hostname text, p_pid integer, p_concurrency integer, p_in_flight integer, p_jobs_completed bigint, p_jobs_failed bigint, p_stopped boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_worker_heartbeat(p_worker text, p_hostname text, p_pid integer, p_concurrency integer, p_in_flight integer, p_jobs_completed bigint, p_jobs_failed bigint, p_stopped boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_worker_heartbeat(p_worker text, p_hostname text, p_pid integer, p_concurrency integer, p_in_flight integer, p_jobs_completed bigint, p_jobs_failed bigint, p_stopped boolean) IS 'Upserts a worker''s heartbeat row and purges rows silent for a day. Caller: service_role.';
+
+--
+-- Name: release_job_lease(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.release_job_lease(p_job_id uuid, p_worker text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update public.video_jobs j
+       set lease_owner = null,
+           lease_expires_at = null,
+           attempts = case when j.status = 'pending' then greatest(j.attempts - 1, 0)
+                           else j.attempts end
+     where j.job_id = p_job_id
+       and j.lease_owner = p_worker
+       and j.status in ('pending', 'processing');
+    return found;
+end;
+$$;
+
+
+ALTER FUNCTION public.release_job_lease(p_job_id uuid, p_worker text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION release_job_lease(p_job_id uuid, p_worker text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.release_job_lease(p_job_id uuid, p_worker text) IS 'Releases a worker''s lease on an unfinished job (graceful stop). Caller: service_role.';
+
+--
+-- Name: renew_job_lease(uuid, text, interval); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.renew_job_lease(p_job_id uuid, p_worker text, p_lease interval) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if p_lease is null or p_lease <= interval '0' then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'lease', 'reason', 'must be > 0')::text;
+    end if;
+    update public.video_jobs j
+       set lease_expires_at = now() + p_lease
+     where j.job_id = p_job_id
+       and j.lease_owner = p_worker
+       and j.status in ('pending', 'processing');
+    return found;
+end;
+$$;
+
+
+ALTER FUNCTION public.renew_job_lease(p_job_id uuid, p_worker text, p_lease interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION renew_job_lease(p_job_id uuid, p_worker text, p_lease interval); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.renew_job_lease(p_job_id uuid, p_worker text, p_lease interval) IS 'Renews a worker''s lease on an unfinished job for p_lease. Caller: service_role.';
 
 --
 -- Name: soft_delete_video_job(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -1363,6 +1573,11 @@ CREATE FUNCTION public.verify_ledger() RETURNS TABLE(user_id uuid, invariant tex
                count(*) as entry_count
           from entries e
          group by e.user_id
+    ),
+    jobs as (
+        select j.job_id, j.user_id, j.status, j.credits_used from public.video_jobs j
+        union all
+        select a.job_id, a.user_id, a.status, a.credits_used from public.video_jobs_archive a
     )
     select v.user_id, v.invariant, v.detail
       from (
@@ -1421,6 +1636,17 @@ CREATE FUNCTION public.verify_ledger() RETURNS TABLE(user_id uuid, invariant tex
          where r.reason = 'iap_refund'
            and (p.id is null or -r.change + r.shortfall <> p.change)
         union all
+        select q.user_id, 'ledger_job_exists',
+               case when q.job_id is null
+                    then format('%s %s (version %s) names no job', q.reason, q.change, q.version)
+                    else format('%s %s (version %s) for job %s: no such job of this user, '
+                                'live or archived', q.reason, q.change, q.version, q.job_id)
+               end
+          from public.quota_log q
+          left join jobs j on j.job_id = q.job_id and j.user_id = q.user_id
+         where (q.job_id is not null and j.job_id is null)
+            or (q.job_id is null and q.reason = 'generation_failed_refund')
+        union all
         select (array_agg(q.user_id))[1], 'job_refunded_at_most_once',
                format('job %s refunded %s times', q.job_id, count(*))
           from public.quota_log q
@@ -1438,7 +1664,7 @@ CREATE FUNCTION public.verify_ledger() RETURNS TABLE(user_id uuid, invariant tex
         select j.user_id, 'job_charge_matches_ledger',
                format('job %s credits_used %s, charged %s', j.job_id, j.credits_used,
                       coalesce(-c.change, 0))
-          from public.video_jobs j
+          from jobs j
           left join public.quota_log c
             on c.job_id = j.job_id and c.reason = 'video_generation'
          where coalesce(-c.change, 0) <> j.credits_used
@@ -1446,14 +1672,14 @@ CREATE FUNCTION public.verify_ledger() RETURNS TABLE(user_id uuid, invariant tex
         select j.user_id, 'refund_only_for_failed_job',
                format('job %s (%s, credits_used %s) refunded %s',
                       j.job_id, j.status, j.credits_used, r.change)
-          from public.video_jobs j
+          from jobs j
           join public.quota_log r
             on r.job_id = j.job_id and r.reason = 'generation_failed_refund'
          where j.status <> 'failed' or r.change <> j.credits_used
         union all
         select j.user_id, 'failed_job_refunded',
                format('failed job %s (credits_used %s) has no refund', j.job_id, j.credits_used)
-          from public.video_jobs j
+          from jobs j
          where j.status = 'failed' and j.credits_used > 0
            and not exists (
                select 1 from public.quota_log r
@@ -1469,7 +1695,7 @@ ALTER FUNCTION public.verify_ledger() OWNER TO postgres;
 -- Name: FUNCTION verify_ledger(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.verify_ledger() IS 'One row per violated ledger invariant; empty when all hold. Caller: service_role.';
+COMMENT ON FUNCTION public.verify_ledger() IS 'One row per violated ledger invariant, live and archived jobs alike; empty when all hold. Caller: service_role.';
 
 --
 -- Name: app_store_notifications; Type: TABLE; Schema: private; Owner: postgres
@@ -1498,6 +1724,40 @@ ALTER TABLE private.app_store_notifications OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.app_store_notifications IS 'App Store Server Notifications V2 already handled (by notificationUUID) and their outcome.';
+
+--
+-- Name: storage_removals; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.storage_removals (
+    id bigint NOT NULL,
+    bucket text NOT NULL,
+    path text NOT NULL,
+    job_id uuid NOT NULL,
+    queued_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE private.storage_removals OWNER TO postgres;
+
+--
+-- Name: TABLE storage_removals; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.storage_removals IS 'Storage objects of archived jobs to remove through the Storage API (bucket, stored path).';
+
+--
+-- Name: storage_removals_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.storage_removals ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.storage_removals_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: device_claims; Type: TABLE; Schema: public; Owner: postgres
@@ -1698,11 +1958,54 @@ ALTER TABLE public.video_jobs_archive OWNER TO postgres;
 COMMENT ON TABLE public.video_jobs_archive IS 'Archived finished jobs (full row in job). Written only by archive_old_jobs().';
 
 --
+-- Name: worker_heartbeats; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.worker_heartbeats (
+    worker_id text NOT NULL,
+    hostname text NOT NULL,
+    pid integer NOT NULL,
+    concurrency integer NOT NULL,
+    in_flight integer DEFAULT 0 NOT NULL,
+    jobs_completed bigint DEFAULT 0 NOT NULL,
+    jobs_failed bigint DEFAULT 0 NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    stopped_at timestamp with time zone,
+    CONSTRAINT worker_heartbeats_counts_check CHECK (((pid >= 0) AND (concurrency >= 1) AND (in_flight >= 0) AND (jobs_completed >= 0) AND (jobs_failed >= 0))),
+    CONSTRAINT worker_heartbeats_hostname_check CHECK (((char_length(hostname) >= 1) AND (char_length(hostname) <= 255))),
+    CONSTRAINT worker_heartbeats_worker_id_check CHECK (((char_length(worker_id) >= 1) AND (char_length(worker_id) <= 200)))
+);
+
+
+ALTER TABLE public.worker_heartbeats OWNER TO postgres;
+
+--
+-- Name: TABLE worker_heartbeats; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.worker_heartbeats IS 'One row per generation worker: where it runs and when it was last seen. Service role only.';
+
+--
 -- Name: app_store_notifications app_store_notifications_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
 ALTER TABLE ONLY private.app_store_notifications
     ADD CONSTRAINT app_store_notifications_pkey PRIMARY KEY (notification_uuid);
+
+--
+-- Name: storage_removals storage_removals_object_key; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.storage_removals
+    ADD CONSTRAINT storage_removals_object_key UNIQUE (bucket, path);
+
+--
+-- Name: storage_removals storage_removals_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.storage_removals
+    ADD CONSTRAINT storage_removals_pkey PRIMARY KEY (id);
 
 --
 -- Name: device_claims device_claims_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -1782,6 +2085,13 @@ ALTER TABLE ONLY public.video_jobs
     ADD CONSTRAINT video_jobs_pkey PRIMARY KEY (job_id);
 
 --
+-- Name: worker_heartbeats worker_heartbeats_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.worker_heartbeats
+    ADD CONSTRAINT worker_heartbeats_pkey PRIMARY KEY (worker_id);
+
+--
 -- Name: idx_idempotency_expires; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -1848,6 +2158,12 @@ CREATE INDEX idx_video_jobs_archive_user_created ON public.video_jobs_archive US
 CREATE INDEX idx_video_jobs_deleted ON public.video_jobs USING btree (deleted_at) WHERE (deleted_at IS NULL);
 
 --
+-- Name: idx_video_jobs_finished; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX idx_video_jobs_finished ON public.video_jobs USING btree (created_at) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text]));
+
+--
 -- Name: idx_video_jobs_model_id; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -1882,6 +2198,12 @@ CREATE INDEX idx_video_jobs_unfinished ON public.video_jobs USING btree (deadlin
 --
 
 CREATE INDEX idx_video_jobs_user ON public.video_jobs USING btree (user_id, created_at DESC);
+
+--
+-- Name: idx_worker_heartbeats_last_seen; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX idx_worker_heartbeats_last_seen ON public.worker_heartbeats USING btree (last_seen_at);
 
 --
 -- Name: identities on_auth_identity_created; Type: TRIGGER; Schema: auth; Owner: supabase_auth_admin
@@ -1932,6 +2254,12 @@ CREATE TRIGGER idempotency_log_set_updated_at BEFORE UPDATE ON public.idempotenc
 CREATE TRIGGER models_set_updated_at BEFORE UPDATE ON public.models FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: quota_log quota_log_check_job; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER quota_log_check_job BEFORE INSERT OR UPDATE OF job_id, user_id ON public.quota_log FOR EACH ROW EXECUTE FUNCTION private.check_ledger_job();
+
+--
 -- Name: users users_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -1956,13 +2284,6 @@ ALTER TABLE ONLY public.idempotency_log
 
 ALTER TABLE ONLY public.idempotency_log
     ADD CONSTRAINT idempotency_log_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
-
---
--- Name: quota_log quota_log_job_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
---
-
-ALTER TABLE ONLY public.quota_log
-    ADD CONSTRAINT quota_log_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.video_jobs(job_id) ON DELETE SET NULL;
 
 --
 -- Name: quota_log quota_log_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -2108,6 +2429,18 @@ CREATE POLICY video_jobs_select_own ON public.video_jobs FOR SELECT TO authentic
 CREATE POLICY video_jobs_soft_delete_own ON public.video_jobs FOR UPDATE TO authenticated USING (((( SELECT auth.uid() AS uid) = user_id) AND (deleted_at IS NULL))) WITH CHECK (((( SELECT auth.uid() AS uid) = user_id) AND (deleted_at IS NOT NULL)));
 
 --
+-- Name: worker_heartbeats; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.worker_heartbeats ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: worker_heartbeats worker_heartbeats_no_client_access; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY worker_heartbeats_no_client_access ON public.worker_heartbeats TO anon, authenticated USING (false) WITH CHECK (false);
+
+--
 -- Name: objects rendio_delete_own_uploads; Type: POLICY; Schema: storage; Owner: supabase_storage_admin
 --
 
@@ -2143,6 +2476,12 @@ GRANT SELECT ON TABLE public.quota_log TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.apply_ledger_entry(p_user_id uuid, p_change integer, p_reason text, p_job_id uuid, p_transaction_id text, p_shortfall integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_ledger_job(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_ledger_job() FROM PUBLIC;
 
 --
 -- Name: FUNCTION enforce_jobs_in_flight(); Type: ACL; Schema: private; Owner: postgres
@@ -2374,6 +2713,13 @@ REVOKE ALL ON FUNCTION public.fail_video_job(p_job_id uuid, p_error text) FROM P
 GRANT ALL ON FUNCTION public.fail_video_job(p_job_id uuid, p_error text) TO service_role;
 
 --
+-- Name: FUNCTION forget_storage_removals(p_ids bigint[]); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.forget_storage_removals(p_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.forget_storage_removals(p_ids bigint[]) TO service_role;
+
+--
 -- Name: FUNCTION get_my_credit_history(p_limit integer, p_before_version bigint); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -2402,11 +2748,39 @@ REVOKE ALL ON FUNCTION public.mark_job_processing(p_job_id uuid, p_worker text, 
 GRANT ALL ON FUNCTION public.mark_job_processing(p_job_id uuid, p_worker text, p_provider text, p_provider_job_id text, p_status_url text, p_response_url text, p_cancel_url text) TO service_role;
 
 --
+-- Name: FUNCTION pending_storage_removals(p_limit integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.pending_storage_removals(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pending_storage_removals(p_limit integer) TO service_role;
+
+--
 -- Name: FUNCTION purge_expired_idempotency_keys(); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.purge_expired_idempotency_keys() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.purge_expired_idempotency_keys() TO service_role;
+
+--
+-- Name: FUNCTION record_worker_heartbeat(p_worker text, p_hostname text, p_pid integer, p_concurrency integer, p_in_flight integer, p_jobs_completed bigint, p_jobs_failed bigint, p_stopped boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_worker_heartbeat(p_worker text, p_hostname text, p_pid integer, p_concurrency integer, p_in_flight integer, p_jobs_completed bigint, p_jobs_failed bigint, p_stopped boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_worker_heartbeat(p_worker text, p_hostname text, p_pid integer, p_concurrency integer, p_in_flight integer, p_jobs_completed bigint, p_jobs_failed bigint, p_stopped boolean) TO service_role;
+
+--
+-- Name: FUNCTION release_job_lease(p_job_id uuid, p_worker text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.release_job_lease(p_job_id uuid, p_worker text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.release_job_lease(p_job_id uuid, p_worker text) TO service_role;
+
+--
+-- Name: FUNCTION renew_job_lease(p_job_id uuid, p_worker text, p_lease interval); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.renew_job_lease(p_job_id uuid, p_worker text, p_lease interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.renew_job_lease(p_job_id uuid, p_worker text, p_lease interval) TO service_role;
 
 --
 -- Name: FUNCTION soft_delete_video_job(p_job_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -2512,6 +2886,12 @@ GRANT INSERT(theme_preference),UPDATE(theme_preference) ON TABLE public.users TO
 --
 
 GRANT SELECT ON TABLE public.video_jobs_archive TO service_role;
+
+--
+-- Name: TABLE worker_heartbeats; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.worker_heartbeats TO service_role;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: public; Owner: postgres

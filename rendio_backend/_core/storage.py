@@ -58,6 +58,31 @@ def object_key(bucket: str, stored_path: str) -> str:
     return key
 
 
+# Object keys per Storage removal request (S3, behind hosted Storage, deletes 1000 at once).
+REMOVE_BATCH = 1000
+
+
+def queued_removals(
+    rows: list[dict[str, Any]],
+) -> tuple[dict[str, list[tuple[int, str]]], list[tuple[int, str]]]:
+    """The queued files of archived jobs (rows of pending_storage_removals), by bucket.
+
+    Returns ({bucket: [(queue id, object key)]}, [(queue id, "bucket/path")]): the
+    second list holds stored paths Storage cannot address, which nothing can remove.
+    """
+    by_bucket: dict[str, list[tuple[int, str]]] = {}
+    invalid: list[tuple[int, str]] = []
+    for row in rows:
+        bucket, path, queue_id = str(row["bucket"]), str(row["path"]), int(row["id"])
+        try:
+            key = object_key(bucket, path)
+        except InvalidRequest:
+            invalid.append((queue_id, f"{bucket}/{path}"))
+            continue
+        by_bucket.setdefault(bucket, []).append((queue_id, key))
+    return by_bucket, invalid
+
+
 def video_path(user_id: uuid.UUID, job_id: uuid.UUID) -> str:
     """Where a job's video lives in the videos bucket."""
     return f"{user_id}/{job_id}.mp4"

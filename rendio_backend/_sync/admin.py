@@ -18,6 +18,7 @@ from ..config import RendioConfig
 from ..errors import InvalidRequest, NotFound, RendioError
 from ..models import (
     AppStoreNotificationResult,
+    ArchiveReport,
     BucketSpec,
     ChangeAction,
     CreditGrant,
@@ -37,6 +38,7 @@ from ..models import (
     UploadedObject,
     User,
     VideoJob,
+    WorkerHeartbeat,
 )
 from ._base import SyncBase
 
@@ -281,6 +283,22 @@ class RendioAdmin(SyncBase):
                 raise NotFound("job not found", details={"resource": "job", "id": job})
             return VideoJob.model_validate(found[0])
 
+    def get_job_by_provider_request(self, provider: str, request_id: str) -> VideoJob:
+        """The job a provider's request belongs to (`provider`, `provider_job_id`).
+
+        NotFound when no job recorded that request: a webhook that came before
+        `mark_processing`, or a submission lost with a crashed worker.
+        """
+        with translating():
+            response = (self._rest(self._key).table("video_jobs").select("*")
+                              .eq("provider_job_id", request_id).eq("provider", provider)
+                              .execute())
+            found = responses.rows(response.data)
+            if not found:
+                raise NotFound("job not found", details={
+                    "resource": "job", "provider": provider, "provider_job_id": request_id})
+            return VideoJob.model_validate(found[0])
+
     def claim_jobs(
         self,
         worker: str,
@@ -330,6 +348,27 @@ class RendioAdmin(SyncBase):
             "p_cancel_url": cancel_url})
         return bool(changed)
 
+    def renew_lease(self, job_id: _Id, *, worker: str,
+                          lease: timedelta | float) -> bool:
+        """Make `worker`'s lease on an unfinished job end `lease` from now.
+
+        False when `worker` does not hold it (another worker took the job, or it is final).
+        """
+        renewed = self._call("renew_job_lease", {
+            "p_job_id": str(arguments.as_uuid(job_id, "job_id")), "p_worker": worker,
+            "p_lease": arguments.interval(lease, "lease")})
+        return bool(renewed)
+
+    def release_lease(self, job_id: _Id, *, worker: str) -> bool:
+        """Give up `worker`'s lease on an unfinished job (a graceful stop).
+
+        Another worker may take the job at once; a pending job's claim does not count
+        as an attempt. False when `worker` did not hold the lease.
+        """
+        released = self._call("release_job_lease", {
+            "p_job_id": str(arguments.as_uuid(job_id, "job_id")), "p_worker": worker})
+        return bool(released)
+
     def complete_job(
         self,
         job_id: _Id,
@@ -365,16 +404,71 @@ class RendioAdmin(SyncBase):
         return responses.count(self._call("fail_stuck_jobs", {
             "p_older_than": arguments.interval(older_than, "older_than")}), "fail_stuck_jobs")
 
-    def archive_old_jobs(self, older_than: timedelta | float = timedelta(days=90)) -> int:
-        """Move finished jobs older than `older_than` to the archive; returns how many."""
-        return responses.count(self._call("archive_old_jobs", {
+    def archive_old_jobs(
+        self, older_than: timedelta | float = timedelta(days=90)
+    ) -> ArchiveReport:
+        """Move finished jobs older than `older_than` to the archive and remove their files.
+
+        The SQL function (pg_cron may run it too) moves the jobs, keeps their ledger rows
+        linked and queues their videos and thumbnails; every queued file, a scheduled
+        run's included, is then removed through the Storage API and forgotten.
+        """
+        archived = responses.count(self._call("archive_old_jobs", {
             "p_older_than": arguments.interval(older_than, "older_than")}), "archive_old_jobs")
+        removed: list[str] = []
+        missing = 0
+        invalid: list[str] = []
+        while rows := responses.rows(self._call(
+                "pending_storage_removals", {"p_limit": storage.REMOVE_BATCH})):
+            by_bucket, unaddressable = storage.queued_removals(rows)
+            invalid += [name for _, name in unaddressable]
+            done = [queue_id for queue_id, _ in unaddressable]
+            for bucket, files in by_bucket.items():
+                gone = set(self.remove_objects(bucket, [key for _, key in files]))
+                removed += [f"{bucket}/{key}" for _, key in files if key in gone]
+                missing += sum(1 for _, key in files if key not in gone)
+                done += [queue_id for queue_id, _ in files]
+            self._call("forget_storage_removals", {"p_ids": done})
+        return ArchiveReport(jobs_archived=archived, files_removed=removed,
+                             files_missing=missing, files_invalid=invalid)
 
     def verify_ledger(self) -> list[LedgerViolation]:
         """Every violated ledger invariant; empty when the ledger is sound."""
         data = self._call("verify_ledger", {})
         with translating():
             return [LedgerViolation.model_validate(row) for row in responses.rows(data)]
+
+    # --- workers ------------------------------------------------------------------------
+    def record_worker_heartbeat(
+        self,
+        worker: str,
+        *,
+        hostname: str,
+        pid: int,
+        concurrency: int,
+        in_flight: int = 0,
+        jobs_completed: int = 0,
+        jobs_failed: int = 0,
+        stopped: bool = False,
+    ) -> None:
+        """Upsert `worker`'s heartbeat row (`stopped=True` when it stops cleanly)."""
+        self._call("record_worker_heartbeat", {
+            "p_worker": worker, "p_hostname": hostname, "p_pid": pid,
+            "p_concurrency": concurrency, "p_in_flight": in_flight,
+            "p_jobs_completed": jobs_completed, "p_jobs_failed": jobs_failed,
+            "p_stopped": stopped})
+
+    def list_workers(self) -> list[WorkerHeartbeat]:
+        """Every worker seen in the last day, most recently seen first.
+
+        A worker is alive while `stopped_at` is null and `last_seen_at` is recent (it
+        beats every few seconds); a killed one simply stops beating.
+        """
+        with translating():
+            response = (self._rest(self._key).table("worker_heartbeats").select("*")
+                              .order("last_seen_at", desc=True).execute())
+            return [WorkerHeartbeat.model_validate(row)
+                    for row in responses.rows(response.data)]
 
     # --- storage ------------------------------------------------------------------------
     def provision_storage(
@@ -424,6 +518,22 @@ class RendioAdmin(SyncBase):
                             .create_signed_url(storage.object_key(bucket, path), expires_in))
         return responses.signed_url(signed)
 
+    def remove_objects(self, bucket: str, paths: Iterable[str]) -> list[str]:
+        """Remove objects of `bucket` through the Storage API; returns the keys removed.
+
+        Paths may carry the bucket's prefix (`videos/u/j.mp4`). Objects already gone are
+        left out of the answer (removing is idempotent). InvalidRequest for a path
+        Storage cannot address.
+        """
+        keys = [storage.object_key(bucket, path) for path in paths]
+        files = self._storage(self._key).from_(bucket)
+        removed: list[str] = []
+        with translating():
+            for start in range(0, len(keys), storage.REMOVE_BATCH):
+                answer = files.remove(keys[start:start + storage.REMOVE_BATCH])
+                removed += [str(row["name"]) for row in responses.rows(answer)]
+        return removed
+
     def _upload(self, bucket: str, path: str, data: bytes,
                       content_type: str) -> UploadedObject:
         with translating():
@@ -438,6 +548,28 @@ class RendioAdmin(SyncBase):
             response = (self._rest(self._key).table("models").select("*")
                               .order("name").execute())
             return [Model.model_validate(row) for row in responses.rows(response.data)]
+
+    def get_model(self, model_id: _Id) -> Model:
+        """A model of the catalog by id (available or not); NotFound if there is none."""
+        row = self._one("models", "id", str(arguments.as_uuid(model_id, "model_id")),
+                              "model")
+        with translating():
+            return Model.model_validate(row)
+
+    def set_model_available(self, model_id: _Id, available: bool) -> Model:
+        """Switch a model on or off for generation (e.g. when its provider retired it).
+
+        Clients list only available models and create_video_job refuses the others.
+        NotFound if there is no such model.
+        """
+        model = str(arguments.as_uuid(model_id, "model_id"))
+        with translating():
+            response = (self._rest(self._key).table("models")
+                              .update({"is_available": available}).eq("id", model).execute())
+            found = responses.rows(response.data)
+            if not found:
+                raise NotFound("model not found", details={"resource": "model", "id": model})
+            return Model.model_validate(found[0])
 
     def seed_models(self, catalog_path: str | Path | None = None) -> SeedReport:
         """Upsert the versioned model catalog (default: the one shipped in the package).

@@ -1,19 +1,22 @@
 """What the routes share for the app's life: the service-role admin, a pool for acting
 as the caller (so row-level security decides what a user reads), the token verifier,
-Apple's DeviceCheck client and StoreKit verifier, and a short-lived cache of the model
-catalog."""
+Apple's DeviceCheck client and StoreKit verifier, a short-lived cache of the model
+catalog, and the generation finisher with the providers whose webhooks it receives."""
 
 from __future__ import annotations
 
 import time
 from uuid import UUID
 
+import httpx
 from fastapi import Request
 
 from .._async.admin import AsyncRendioAdmin
 from .._async.client import AsyncRendioClient
 from ..apple import DeviceCheckClient, StoreKitVerifier
 from ..config import RendioConfig
+from ..generation.finisher import Finisher
+from ..generation.providers.base import Provider
 from ..models import Model
 from ..tokens import TokenVerifier
 
@@ -34,6 +37,10 @@ class Runtime:
         self.storekit = StoreKitVerifier.from_config(config)
         self._models: dict[UUID, Model] = {}
         self._models_loaded_at = float("-inf")
+        # Webhooks finish jobs as the worker's poller does (whichever comes first).
+        self.finisher = Finisher(self.admin)
+        self._provider_http: httpx.AsyncClient | None = None
+        self._providers: dict[str, Provider] = {}
 
     async def model(self, model_id: UUID) -> Model | None:
         """The catalog's model (reloaded once when unknown or stale)."""
@@ -43,7 +50,25 @@ class Runtime:
             self._models_loaded_at = time.monotonic()
         return self._models.get(model_id)
 
+    def provider(self, name: str) -> Provider:
+        """The adapter of provider `name` (made on first use: the API starts without
+        provider settings)."""
+        provider = self._providers.get(name)
+        if provider is None:
+            from ..generation.providers.registry import provider_for
+
+            if self._provider_http is None:
+                self._provider_http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+            provider = provider_for(name, self.config, http=self._provider_http)
+            self._providers[name] = provider
+        return provider
+
     async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        if self._provider_http is not None:
+            await self._provider_http.aclose()
+        await self.finisher.aclose()
         await self.users.aclose()
         await self.admin.aclose()
         await self.verifier.aclose()

@@ -77,6 +77,9 @@ class StackConfig:
     # One worker measured best on two cores (the proxy shares them with PostgREST and
     # PostgreSQL); more help on bigger machines.
     gateway_workers: int = 1
+    # `rendio dev up` runs one generation worker (RENDIO_DEV_WORKER=0: none, e.g. to
+    # run your own with other settings; the test suite runs its own).
+    run_worker: bool = True
     apple_client_ids: tuple[str, ...] = DEFAULT_APPLE_CLIENT_IDS
     # None: the stack's own fake Apple issuer (see `apple_issuer`).
     apple_issuer_override: str | None = None
@@ -134,6 +137,8 @@ class StackConfig:
                 values["pg_bin_dir"] = system
         if env.get("RENDIO_GATEWAY_WORKERS"):
             values["gateway_workers"] = _whole(env, "RENDIO_GATEWAY_WORKERS")
+        if env.get("RENDIO_DEV_WORKER"):
+            values["run_worker"] = env["RENDIO_DEV_WORKER"].lower() not in ("0", "false", "no")
         if env.get("RENDIO_APPLE_CLIENT_IDS"):
             values["apple_client_ids"] = tuple(env["RENDIO_APPLE_CLIENT_IDS"].split(","))
         values["auth"] = AuthSettings.from_settings(env, toml.auth)
@@ -156,14 +161,16 @@ class StackConfig:
 
     def rendio_config(self) -> RendioConfig:
         """The library's settings for this stack (its URL and keys), with Apple's
-        DeviceCheck and StoreKit root pointing at the stack's fakes (see `fakes`)."""
+        DeviceCheck and StoreKit root, fal and Runway pointing at the stack's fakes
+        (see `fakes`)."""
         from rendio_backend.config import RendioConfig
 
         from .fakes import apple_settings
+        from .fakes.providers import provider_settings
 
         return RendioConfig(supabase_url=self.api_url, anon_key=self.publishable_key,
                             service_role_key=self.secret_key, jwt_secret=self.jwt_secret,
-                            **apple_settings(self))
+                            **apple_settings(self), **provider_settings(self))
 
     # --- URLs -----------------------------------------------------------------------
     @property

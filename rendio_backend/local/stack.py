@@ -1,4 +1,5 @@
-"""The whole local stack: PostgreSQL, PostgREST and the gateway, as daemons.
+"""The whole local stack: PostgreSQL, PostgREST, the gateway and a generation worker,
+as daemons.
 
 `Stack.up()` is idempotent: it starts only the pieces that are not running (a piece that
 was killed is started again) and re-applies the bootstrap SQL, which changes nothing
@@ -83,6 +84,36 @@ class LocalGateway:
         return self.pid_file.stop()
 
 
+class LocalWorker:
+    """One `rendio worker` process against the stack (its fake providers included).
+
+    It is the product's worker, started with the stack's URL and keys in its
+    environment, as a worker on another machine would be with a hosted project's.
+    """
+
+    MARKER = "rendio_cli.main worker"
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.pid_file = PidFile(config.run_dir / "worker.pid", marker=self.MARKER)
+        self.log_path = config.log_dir / "worker.log"
+
+    def pid(self) -> int | None:
+        return self.pid_file.live_pid()
+
+    def start(self) -> None:
+        # Short pauses: a developer watches jobs finish; `down` waits at most 10 s.
+        argv = [sys.executable, "-m", "rendio_cli.main", "worker", "--concurrency", "2",
+                "--poll-interval", "2", "--idle-interval", "0.5", "--grace", "5"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RENDIO_WORKER_")}
+        env.update(self.config.rendio_config().as_env())
+        process = spawn(argv, log_path=self.log_path, env=env)
+        self.pid_file.write(process.pid)
+
+    def stop(self) -> bool:
+        return self.pid_file.stop()
+
+
 class Stack:
     """Start, stop and inspect the local stack described by a StackConfig."""
 
@@ -91,6 +122,7 @@ class Stack:
         self.postgres = LocalPostgres(config)
         self.postgrest = LocalPostgrest(config)
         self.gateway = LocalGateway(config)
+        self.worker = LocalWorker(config)
 
     @property
     def external_db(self) -> bool:
@@ -118,11 +150,16 @@ class Stack:
             self.postgrest.wait_ready()
         if started_gateway:
             self.gateway.wait_ready()
+        if self.config.run_worker and self.worker.pid() is None:
+            say("starting a generation worker")
+            self.worker.start()
         return self.status()
 
     def down(self) -> list[str]:
         """Stop the pieces we started; returns the names of those that were running."""
         stopped = []
+        if self.worker.stop():  # first: it finishes its steps through the gateway
+            stopped.append("worker")
         if self.gateway.stop():
             stopped.append("gateway")
         if self.postgrest.stop():
@@ -134,10 +171,12 @@ class Stack:
     def reset(self) -> None:
         """Drop the database and bootstrap it again (services restarted if they ran)."""
         restart = self.gateway.pid() is not None or self.postgrest.pid() is not None
+        self.worker.stop()
         self.gateway.stop()
         self.postgrest.stop()
         if not self.external_db and self.postgres.pid() is None:
             self.up()  # the database must run to be reset
+            self.worker.stop()
             self.gateway.stop()
             self.postgrest.stop()
         reset_database(self.config)
@@ -154,13 +193,18 @@ class Stack:
             db = PieceStatus("postgres", pid is not None, pid, f"{config.host}:{config.db_port}")
         rest_pid = self.postgrest.pid()
         gateway_pid = self.gateway.pid()
-        return [
+        pieces = [
             db,
             PieceStatus("postgrest", rest_pid is not None and self.postgrest.ready(), rest_pid,
                         str(self.postgrest.socket_path)),
             PieceStatus("gateway", gateway_pid is not None and self.gateway.ready(),
                         gateway_pid, config.api_url),
         ]
+        worker_pid = self.worker.pid()
+        if config.run_worker or worker_pid is not None:
+            pieces.append(PieceStatus("worker", worker_pid is not None, worker_pid,
+                                      str(self.worker.log_path)))
+        return pieces
 
     def env(self) -> dict[str, str]:
         """The variables `supabase status -o env` prints, for this stack, in its order
@@ -181,6 +225,7 @@ class Stack:
             "postgres": self.postgres.log_path,
             "postgrest": self.postgrest.log_path,
             "gateway": self.gateway.log_path,
+            "worker": self.worker.log_path,
         }
 
     # --- steps -----------------------------------------------------------------------

@@ -32,6 +32,8 @@ COVERED = {
     ("post", "/update-credits"): "test_apple.py::test_purchase_replay_and_unknown_product",
     ("post", "/apple/notifications"):
         "test_apple.py::test_refund_takes_credits_back_once_never_below_zero",
+    ("post", "/webhooks/fal"):
+        "generation/test_webhooks.py::test_unsigned_or_forged_webhooks_are_refused",
 }
 
 
@@ -117,8 +119,10 @@ def test_openapi_is_valid_and_every_route_is_tested(api: httpx.Client) -> None:
     served = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == set(COVERED), "add a test for each new route to COVERED"
     from tests.api import test_apple
+    from tests.generation import test_webhooks
 
-    modules = {"": sys.modules[__name__], "test_apple.py": test_apple}
+    modules = {"": sys.modules[__name__], "test_apple.py": test_apple,
+               "generation/test_webhooks.py": test_webhooks}
     for test in COVERED.values():  # each named test exists
         module, _, name = test.rpartition("::")
         assert callable(getattr(modules[module], name, None)), test

@@ -12,12 +12,14 @@ from tests.support.ledger_model import new_user
 from tests.support.stack import RunningStack, SqlRunner
 
 TABLES = ("users", "device_claims", "models", "video_jobs", "quota_log", "idempotency_log",
-          "iap_products", "video_jobs_archive")
+          "iap_products", "video_jobs_archive", "worker_heartbeats")
 SERVICE_FUNCTIONS = (
     "grant_initial_credits", "add_credits", "deduct_credits", "apply_iap_refund",
     "create_video_job", "claim_pending_jobs", "claim_processing_jobs", "mark_job_processing",
     "complete_video_job", "fail_video_job", "fail_stuck_jobs", "purge_expired_idempotency_keys",
     "archive_old_jobs", "verify_ledger", "apply_app_store_notification",
+    "pending_storage_removals", "forget_storage_removals",
+    "record_worker_heartbeat", "release_job_lease", "renew_job_lease",
 )
 CLIENT_FUNCTIONS = ("get_my_credits", "get_my_credit_history", "soft_delete_video_job")
 

@@ -282,7 +282,7 @@ def test_maintenance_and_ledger(config: RendioConfig, admin: RendioAdmin,
     assert admin.fail_stuck_jobs(timedelta(hours=2)) >= 1
     assert admin.get_job(stuck.job_id).status is JobStatus.FAILED
     assert admin.purge_expired_idempotency_keys() >= 1
-    assert admin.archive_old_jobs(timedelta(days=90)) >= 1
+    assert admin.archive_old_jobs(timedelta(days=90)).jobs_archived >= 1
     with pytest.raises(NotFound):
         admin.get_job(old.job_id)
     with pytest.raises(InvalidRequest):

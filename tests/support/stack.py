@@ -66,6 +66,8 @@ def make_config(state_dir: Path, **changes: Any) -> StackConfig:
         "pg_bin_dir": Path(pg_bin) if pg_bin else None,
         "auth": SUITE_AUTH,
         "jwt_alg": "HS256" if LEGACY_KEYS else "ES256",
+        # Tests start the workers they need (tests/generation), with their own pacing.
+        "run_worker": False,
         **changes,
     })
 
