@@ -320,11 +320,7 @@ class AsyncRendioClient(AsyncBase):
         with translating():
             response = await query.execute()
             items = [VideoJob.model_validate(row) for row in responses.rows(response.data)]
-        more = len(items) > size
-        items = items[:size]
-        next_cursor = (paging.job_cursor(items[-1].created_at, items[-1].job_id)
-                       if more else None)
-        return Page[VideoJob](items=items, next_cursor=next_cursor)
+        return paging.job_page(items, size)
 
     async def get_job(self, job_id: uuid.UUID | str) -> VideoJob:
         """One of the signed-in user's jobs; NotFound for others' and deleted jobs."""

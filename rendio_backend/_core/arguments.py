@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 from ..errors import InvalidRequest
-from ..models import CreditReason
+from ..models import CreditReason, JobStatus
 
 
 def as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
@@ -27,6 +27,16 @@ def credit_reason(reason: str) -> str:
     except ValueError:
         raise InvalidRequest(f"unknown credit reason {reason!r}",
                              details={"field": "reason"}) from None
+
+
+def job_status(status: str) -> str:
+    """A valid job status, or InvalidRequest."""
+    try:
+        return JobStatus(status).value
+    except ValueError:
+        choices = ", ".join(s.value for s in JobStatus)
+        raise InvalidRequest(f"unknown job status {status!r} (one of {choices})",
+                             details={"field": "status"}) from None
 
 
 def interval(value: timedelta | float | int, field: str) -> str:

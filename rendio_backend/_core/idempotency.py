@@ -73,6 +73,15 @@ def idempotency_key(key: uuid.UUID | str | None) -> uuid.UUID:
     return as_uuid(key, "idempotency_key")
 
 
+# A fixed namespace, so the key of a failed job's retry is the same in every process.
+_RETRY_NAMESPACE = uuid.UUID("6f6d1c52-6b1e-4d0a-9a57-2a1b8f0c5e31")
+
+
+def retry_key(failed_job_id: uuid.UUID) -> uuid.UUID:
+    """The idempotency key of the retry of a failed job: retrying it twice replays."""
+    return uuid.uuid5(_RETRY_NAMESPACE, f"retry:{failed_job_id}")
+
+
 # --- retries -----------------------------------------------------------------------------
 MAX_RETRIES = 2
 RETRY_INITIAL_SECONDS = 0.5

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..models import Page, VideoJob
 
 MAX_JOBS_PAGE = 50
 # The largest page a caller may ask for (the SQL function get_my_credit_history may
@@ -51,6 +52,15 @@ def page_limit(limit: int, maximum: int) -> int:
 def job_cursor(created_at: datetime, job_id: uuid.UUID) -> str:
     """The cursor after a job in (created_at, job_id) descending order."""
     return encode_cursor({"c": created_at.isoformat(), "i": str(job_id)})
+
+
+def job_page(items: list[VideoJob], size: int) -> Page[VideoJob]:
+    """A page of jobs from up to `size + 1` rows (newest first); the extra row, if
+    any, only says there is a next page."""
+    page = items[:size]
+    more = len(items) > size
+    next_cursor = job_cursor(page[-1].created_at, page[-1].job_id) if more else None
+    return Page[VideoJob](items=page, next_cursor=next_cursor)
 
 
 def job_keyset_filter(cursor: str) -> str:

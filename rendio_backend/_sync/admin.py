@@ -30,6 +30,7 @@ from ..models import (
     IapRefund,
     JobCreated,
     JobFailure,
+    JobStatus,
     LedgerViolation,
     Model,
     Page,
@@ -299,6 +300,52 @@ class RendioAdmin(SyncBase):
                     "resource": "job", "provider": provider, "provider_job_id": request_id})
             return VideoJob.model_validate(found[0])
 
+    def list_jobs(
+        self,
+        *,
+        user_id: _Id | None = None,
+        status: JobStatus | str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[VideoJob]:
+        """Any users' jobs (soft-deleted ones too), newest first, optionally filtered.
+
+        Keyset pagination on (created_at, job_id) as the client's `list_jobs`.
+        """
+        size = paging.page_limit(limit, paging.MAX_JOBS_PAGE)
+        keyset = paging.job_keyset_filter(cursor) if cursor else None
+        query = (self._rest(self._key).table("video_jobs").select("*")
+                 .order("created_at", desc=True).order("job_id", desc=True).limit(size + 1))
+        if user_id is not None:
+            query = query.eq("user_id", str(arguments.as_uuid(user_id, "user_id")))
+        if status is not None:
+            query = query.eq("status", arguments.job_status(status))
+        if keyset is not None:
+            query = query.or_(keyset)
+        with translating():
+            response = query.execute()
+            items = [VideoJob.model_validate(row) for row in responses.rows(response.data)]
+        return paging.job_page(items, size)
+
+    def retry_job(self, job_id: _Id) -> JobCreated:
+        """A new job, charged again, with a failed job's user, model, prompt and settings.
+
+        A failed job was refunded and stays failed (its ledger rows are final), so a
+        retry is a new paid job through `create_job`: the usual credit, availability
+        and in-flight checks apply. Its idempotency key is derived from the failed job,
+        so retrying the same job twice within the key's 24 hours replays the first
+        retry (`replayed=True`) instead of charging again. InvalidRequest
+        (`job_not_failed`) unless the job failed and the user did not delete it.
+        """
+        job = self.get_job(job_id)
+        if job.status is not JobStatus.FAILED or job.deleted_at is not None:
+            state = "deleted" if job.deleted_at is not None else job.status.value
+            raise InvalidRequest(
+                f"job {job.job_id} is {state}: only failed jobs can be retried",
+                code="job_not_failed", details={"job_id": str(job.job_id), "status": state})
+        return self.create_job(job.user_id, job.model_id, job.prompt, job.settings,
+                                     idempotency_key=idempotency.retry_key(job.job_id))
+
     def claim_jobs(
         self,
         worker: str,
@@ -474,10 +521,13 @@ class RendioAdmin(SyncBase):
     def provision_storage(
         self,
         buckets: Iterable[BucketSpec] = storage.BUCKETS,
+        *,
+        dry_run: bool = False,
     ) -> ProvisionReport:
         """Create or update the app's buckets (private, size limits, MIME allow-lists).
 
         Idempotent: the report says which buckets were created, updated or unchanged.
+        `dry_run=True` changes nothing and reports what provisioning would do.
         """
         store = self._storage(self._key)
         items = []
@@ -486,6 +536,9 @@ class RendioAdmin(SyncBase):
             for spec in buckets:
                 item = storage.bucket_item(spec, existing.get(spec.id))
                 options: Any = storage.bucket_options(spec)
+                if dry_run:
+                    items.append(item)
+                    continue
                 if item.action is ChangeAction.CREATED:
                     store.create_bucket(spec.id, spec.id, options)
                 elif item.action is ChangeAction.UPDATED:
@@ -571,11 +624,13 @@ class RendioAdmin(SyncBase):
                 raise NotFound("model not found", details={"resource": "model", "id": model})
             return Model.model_validate(found[0])
 
-    def seed_models(self, catalog_path: str | Path | None = None) -> SeedReport:
+    def seed_models(self, catalog_path: str | Path | None = None, *,
+                          dry_run: bool = False) -> SeedReport:
         """Upsert the versioned model catalog (default: the one shipped in the package).
 
         Idempotent: rows equal to the catalog are left alone and reported unchanged.
-        Models missing from the catalog are not touched.
+        Models missing from the catalog are not touched. `dry_run=True` changes
+        nothing and reports what seeding would do.
         """
         wanted = catalog.load_catalog(catalog_path)
         rest = self._rest(self._key)
@@ -587,6 +642,9 @@ class RendioAdmin(SyncBase):
             for model in wanted.models:
                 row = current.get(str(model.id))
                 item = catalog.seed_item(model, row)
+                if dry_run:
+                    items.append(item)
+                    continue
                 if item.action is ChangeAction.CREATED:
                     rest.table("models").insert(model.row()).execute()
                 elif item.action is ChangeAction.UPDATED and row is not None:
