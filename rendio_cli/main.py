@@ -16,7 +16,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import _console, db, demo, dev, maintenance, project, serve, worker
+from . import (
+    _console,
+    credits,
+    db,
+    demo,
+    dev,
+    doctor,
+    jobs,
+    ledger,
+    maintenance,
+    models,
+    project,
+    serve,
+    simulate,
+    storage,
+    users,
+    worker,
+)
 
 app = typer.Typer(
     name="rendio",
@@ -30,9 +47,17 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(db.app, name="db")
 app.add_typer(maintenance.app, name="maintenance")
+app.add_typer(storage.app, name="storage")
+app.add_typer(models.app, name="models")
+app.add_typer(users.app, name="users")
+app.add_typer(credits.app, name="credits")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(ledger.app, name="ledger")
+app.command(name="doctor")(doctor.doctor)
 app.command(name="demo")(demo.demo)
 app.command(name="init")(project.init)
 app.command(name="serve")(serve.serve)
+app.command(name="simulate")(simulate.simulate)
 app.command(name="worker")(worker.worker)
 
 
@@ -70,6 +95,17 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return (StackError, RendioError, DbToolsError)
 
 
+def _describe(exc: BaseException) -> str:
+    """The error's text, plus the field it names when the message does not (SQL
+    functions answer `invalid_request` with the field only in their details)."""
+    text = str(exc)
+    details = getattr(exc, "details", None)
+    if isinstance(details, dict) and details.get("field") and details["field"] not in text:
+        reason = details.get("reason")
+        text += f": {details['field']}" + (f" {reason}" if reason else "")
+    return text
+
+
 def main() -> None:
     try:
         app()  # standalone: exits by itself, with Click's codes, on success and usage errors
@@ -77,7 +113,7 @@ def main() -> None:
         if os.environ.get("RENDIO_DEBUG"):
             raise
         if isinstance(exc, _expected_errors()):
-            _console.error(str(exc))
+            _console.error(_describe(exc))
         else:
             _console.error(f"unexpected {type(exc).__name__}: {exc} "
                            "(set RENDIO_DEBUG=1 to see the traceback)")
