@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,35 @@ def test_security_fails_when_clients_may_raise_their_credits(
     row = next(line for line in result.stdout.splitlines() if "update own" in line)
     assert "✗" in row, result.stdout
     assert "differing from the spec: security" in result.stderr
+
+
+@pytest.fixture
+def patch_create_video_job(sql: SqlRunner) -> Iterator[Any]:
+    """`patch(old, new)`: create_video_job with one line of its body replaced, for one
+    test; the definition in force is put back whatever the test did."""
+    original = sql("select pg_catalog.pg_get_functiondef("
+                   "'public.create_video_job(uuid, uuid, text, jsonb, uuid, text)'"
+                   "::pg_catalog.regprocedure)")[0][0]
+
+    def patch(old: str, new: str) -> None:
+        assert old in original, old
+        sql(original.replace(old, new))
+
+    try:
+        yield patch
+    finally:
+        sql(original)
+
+
+def test_insufficient_credits_fails_when_sql_skips_the_balance_check(
+        patch_create_video_job: Any, config: RendioConfig, options: SimulationOptions) -> None:
+    patch_create_video_job("if v_balance < v_model.cost_per_generation then", "if false then")
+    report = play("insufficient-credits", config, options)
+    assert not report.ok and failed(report), report
+
+
+def test_idempotency_fails_when_sql_forgets_stored_responses(
+        patch_create_video_job: Any, config: RendioConfig, options: SimulationOptions) -> None:
+    patch_create_video_job("if v_key.state = 'completed' then", "if false then")
+    report = play("idempotency", config, options)
+    assert not report.ok and failed(report), report
