@@ -123,7 +123,12 @@ def migrate(
     = False,
     json: Json = False,
 ) -> None:
-    """Apply pending migrations, each file in one transaction with its history row."""
+    """Apply pending migrations, each file in one transaction with its history row.
+
+    \b
+    Example:
+      rendio db migrate --db-url postgresql://postgres:PASSWORD@db.PROJECT.supabase.co:5432/postgres
+    """
     from rendio_backend.dbtools.migrations import migrate as run_migrate
 
     with _errors():
@@ -151,6 +156,10 @@ def status(
 
     Exits 1 when an applied migration was edited or the database holds a version that
     has no local file.
+
+    \b
+    Example:
+      rendio db status --json
     """
     from rendio_backend.dbtools.migrations import status as run_status
 
@@ -184,6 +193,10 @@ def new(
 
     Outside a project, the folder becomes one first: Rendio's schema is copied into
     ./supabase (as `rendio init`), so the new migration builds on it.
+
+    \b
+    Example:
+      rendio db new add_video_tags
     """
     from rendio_backend.dbtools.migrations import new_migration
     from rendio_backend.project import find_project
@@ -225,6 +238,10 @@ def reset(
     database is emptied in place, as `supabase db reset --db-url` does: user schemas,
     everything in public, policies on Storage/Auth tables and the migration history go;
     roles stay. Then migrations run and the seed file is applied.
+
+    \b
+    Example:
+      rendio db reset --no-seed
     """
     from rendio_backend.dbtools.connection import redact_url
     from rendio_backend.dbtools.migrations import migrate as run_migrate
@@ -359,6 +376,10 @@ def lint(
     The same lints as the dashboard's database advisor (splinter), with the same names,
     levels and cache keys. Exits 1 on any finding at the --fail-on level or above
     (default: WARN or ERROR; INFO findings are advice).
+
+    \b
+    Example:
+      rendio db lint --level warn --fail-on error
     """
     from rendio_backend.dbtools.lint import at_least, failing, in_schemas
     from rendio_backend.dbtools.lint import lint as run_lint
@@ -392,6 +413,10 @@ def check(
     """CI check: fresh database → migrate → re-migrate is a no-op → lint clean → no edits.
 
     Also regenerates supabase/schema.sql from the fresh database; CI diffs it.
+
+    \b
+    Example:
+      rendio db check && git diff --exit-code supabase/schema.sql
     """
 
     from rendio_backend.dbtools.check import Step, run_check

@@ -90,7 +90,12 @@ def up(
     output: OutputOption = Output.pretty,
     json_: JsonOption = False,
 ) -> None:
-    """Start the stack (idempotent: only pieces that are down are started)."""
+    """Start the stack (idempotent: only pieces that are down are started).
+
+    \b
+    Example:
+      rendio dev up --json
+    """
     from rendio_backend.project import find_project
 
     project = find_project()
@@ -112,7 +117,12 @@ def up(
 
 @app.command()
 def down(state_dir: StateDir = None, db_url: DbUrl = None) -> None:
-    """Stop the processes this stack started (data is kept)."""
+    """Stop the processes this stack started (data is kept).
+
+    \b
+    Example:
+      rendio dev down
+    """
     stopped = _stack(state_dir, db_url).down()
     _console.success(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
@@ -124,7 +134,12 @@ def status(
     output: OutputOption = Output.pretty,
     json_: JsonOption = False,
 ) -> None:
-    """Show each piece's state and the connection settings; exit 1 when one is down."""
+    """Show each piece's state and the connection settings; exit 1 when one is down.
+
+    \b
+    Example:
+      rendio dev status -o env > .env.local
+    """
     stack = _stack(state_dir, db_url)
     statuses = stack.status()
     _print_status(statuses, Output.json if json_ else output, stack)
@@ -137,7 +152,12 @@ def reset(
     db_url: DbUrl = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Drop the local database and bootstrap it again (all data is lost)."""
+    """Drop the local database and bootstrap it again (all data is lost).
+
+    \b
+    Example:
+      rendio dev reset --yes
+    """
     if not yes:
         typer.confirm("Drop the local database and all its data?", abort=True)
     _stack(state_dir, db_url).reset()
@@ -151,7 +171,12 @@ def logs(
     lines: Annotated[int, typer.Option("--lines", "-n")] = 40,
     state_dir: StateDir = None,
 ) -> None:
-    """Show the end of each piece's log."""
+    """Show the end of each piece's log.
+
+    \b
+    Example:
+      rendio dev logs worker -n 100
+    """
     from rendio_backend.local._proc import log_tail
 
     paths = _stack(state_dir, None).log_paths()

@@ -101,7 +101,12 @@ def run(
     archive_after: ArchiveAfter = "90d",
     as_json: Json = False,
 ) -> None:
-    """Run every step: fail-stuck, purge-keys, then archive."""
+    """Run every step: fail-stuck, purge-keys, then archive.
+
+    \b
+    Example:
+      rendio maintenance run --stuck-after 2h --archive-after 90d --json
+    """
     stuck = parse_age(stuck_after, "--stuck-after")
     old = parse_age(archive_after, "--archive-after")
     with _session(as_json) as (admin, say, results):
@@ -112,7 +117,12 @@ def run(
 
 @app.command("fail-stuck")
 def fail_stuck(stuck_after: StuckAfter = "2h", as_json: Json = False) -> None:
-    """Fail and refund (exactly once) jobs that will not finish."""
+    """Fail and refund (exactly once) jobs that will not finish.
+
+    \b
+    Example:
+      rendio maintenance fail-stuck --stuck-after 30m
+    """
     stuck = parse_age(stuck_after, "--stuck-after")
     with _session(as_json) as (admin, say, results):
         results["fail_stuck"] = _fail_stuck(admin, say, stuck, stuck_after)
@@ -120,14 +130,24 @@ def fail_stuck(stuck_after: StuckAfter = "2h", as_json: Json = False) -> None:
 
 @app.command("purge-keys")
 def purge_keys(as_json: Json = False) -> None:
-    """Delete idempotency keys past their 24 hours."""
+    """Delete idempotency keys past their 24 hours.
+
+    \b
+    Example:
+      rendio maintenance purge-keys --json
+    """
     with _session(as_json) as (admin, say, results):
         results["purge_keys"] = _purge_keys(admin, say)
 
 
 @app.command()
 def archive(archive_after: ArchiveAfter = "90d", as_json: Json = False) -> None:
-    """Archive old finished jobs; remove their files (and any a pg_cron run queued)."""
+    """Archive old finished jobs; remove their files (and any a pg_cron run queued).
+
+    \b
+    Example:
+      rendio maintenance archive --archive-after 180d
+    """
     old = parse_age(archive_after, "--archive-after")
     with _session(as_json) as (admin, say, results):
         results["archive"] = _archive(admin, say, old, archive_after)

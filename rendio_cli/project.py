@@ -8,7 +8,12 @@ from . import _console
 
 
 def init() -> None:
-    """Copy Rendio's supabase/ (config.toml, migrations) into this folder; keeps files."""
+    """Copy Rendio's supabase/ (config.toml, migrations) into this folder; keeps files.
+
+    \b
+    Example:
+      mkdir my-app && cd my-app && rendio init && rendio dev up
+    """
     from rendio_backend.project import Project
 
     project = Project(root=Path.cwd().absolute(), found=True)

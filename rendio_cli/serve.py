@@ -13,7 +13,12 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the app's HTTP API (the /functions/v1 endpoints) with uvicorn."""
+    """Run the app's HTTP API (the /functions/v1 endpoints) with uvicorn.
+
+    \b
+    Example:
+      SUPABASE_URL=https://PROJECT.supabase.co rendio serve --host 0.0.0.0 --port 8000 --workers 2
+    """
     import uvicorn
 
     from rendio_backend.config import RendioConfig

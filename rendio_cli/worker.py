@@ -50,6 +50,10 @@ def worker(
 
     Run as many as you like, anywhere, against the same Supabase. SIGTERM/SIGINT stop it
     gracefully (a second one at once).
+
+    \b
+    Example:
+      rendio worker --concurrency 8
     """
     import asyncio
     import json
