@@ -125,6 +125,7 @@ class Finisher:
         changed = await self._admin.complete_job(job.job_id, video_path=uploaded.path,
                                                  thumbnail_path=thumbnail_path)
         if not changed:
+            await self._remove_if_failed(job, uploaded.path, thumbnail_path)
             job_event("finish_skipped", job, provider=provider, started=started,
                       reason="already_final")
             return FinishOutcome.ALREADY_FINAL
@@ -147,6 +148,21 @@ class Finisher:
                   reason=reason, credits_refunded=failure.credits_refunded,
                   level=logging.WARNING)
         return FinishOutcome.FAILED
+
+    async def _remove_if_failed(self, job: VideoJob, video_path: str,
+                                thumbnail_path: str | None) -> None:
+        """Remove what we stored for a job that was failed meanwhile (its deadline passed
+        while we uploaded): a failed job never completes, so nothing will ever point at
+        those files. A job completed by another finisher keeps them: the paths are the
+        job's own, so they are the very files it completed with."""
+        current = await self._admin.get_job(job.job_id)
+        if current.status is not JobStatus.FAILED:
+            return
+        await self._admin.remove_objects(storage.VIDEOS_BUCKET, [video_path])
+        if thumbnail_path is not None:
+            await self._admin.remove_objects(storage.THUMBNAILS_BUCKET, [thumbnail_path])
+        job_event("orphans_removed", job, provider=None, reason="failed_while_storing",
+                  thumbnail=thumbnail_path is not None)
 
     # --- steps -----------------------------------------------------------------------
     async def _stage(self, stage: str, job: VideoJob) -> None:
