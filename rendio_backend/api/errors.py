@@ -94,6 +94,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             return error_response(405, "method_not_allowed",
                                   f"{request.method} is not allowed on {request.url.path}")
+        if exc.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8)
+            return error_response(400, "invalid_request", str(exc.detail), field="body")
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -14,15 +14,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# PostgreSQL text cannot hold U+0000: a NUL in a stored string is the caller's 400, not a
+# failed insert's 500.
+NO_NUL = r"^[^\x00]*$"
+
+
 class GenerateVideoRequest(_Strict):
     model_id: UUID
-    prompt: str = Field(min_length=1, max_length=2000)
+    prompt: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
     settings: dict[str, Any] = Field(default_factory=dict,
                                      description="Validated against the model's settings.")
 
 
 class DeviceCheckRequest(_Strict):
-    device_id: str = Field(min_length=1, max_length=255,
+    device_id: str = Field(min_length=1, max_length=255, pattern=NO_NUL,
                            description="The app's identifierForVendor.")
     # Apple's tokens are a few KiB of base64.
     device_token: str = Field(min_length=1, max_length=16384,

@@ -188,6 +188,7 @@ def test_payment_and_limits_charge_nothing_when_refused(
     ({"model_id": str(uuid.uuid4())}, 404, None),
     ({"prompt": ""}, 400, "prompt"),
     ({"prompt": "x" * 2001}, 400, "prompt"),
+    ({"prompt": "a\x00b"}, 400, "prompt"),  # PostgreSQL text cannot hold NUL (was a 500)
     ({"settings": {"duration": "9s"}}, 400, "settings.duration"),
     ({"settings": {"fps": 60}}, 400, "settings.fps"),
     ({"extra": 1}, 400, "extra"),
@@ -218,6 +219,11 @@ def test_malformed_bodies_and_headers(api: httpx.Client, guest: Guest) -> None:
                                  "Content-Type": "application/json"})
     assert "content-length" not in streamed.request.headers
     assert streamed.status_code == 413 and _error(streamed)["code"] == "payload_too_large"
+    # Not UTF-8: FastAPI's own 400 "error parsing the body", answered with our code.
+    binary = api.post("/generate-video", content=b"[h\xb4\xbb\x8a",
+                      headers={**guest.headers(uuid.uuid4()), "Content-Type": "application/json"})
+    assert binary.status_code == 400
+    assert {"code": "invalid_request", "field": "body"}.items() <= _error(binary).items()
     payload = {"model_id": VEO, "prompt": PROMPT}
     for headers in (guest.headers(), guest.headers("not-a-uuid")):
         response = api.post("/generate-video", json=payload, headers=headers)
