@@ -13,7 +13,7 @@ LEGACY_KEY_TESTS = tests/local/test_auth.py tests/local/test_storage.py \
 	tests/db/test_stack_rest.py tests/local/test_keys.py tests/library/test_tokens.py \
 	tests/local/test_js_client.py
 
-.PHONY: install demo test test-unit test-pg15 test-legacy-keys lint arch bench clean
+.PHONY: install demo test test-unit test-pg15 test-legacy-keys test-long lint arch bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,12 +53,20 @@ lint: install
 arch: install
 	$(BIN)/lint-imports
 
+# The long campaigns, not run by `make test`: the chaos campaign at full size (200 users
+# × 10 generations under worker kills and service restarts; ~10 min on 2 cores).
+test-long: install
+	$(BIN)/rendio chaos --users 200 --generations 10 --seed 16
+	RENDIO_FUZZ_EXAMPLES=200 $(BIN)/pytest -q tests/fuzz
+
 # The pure tests: no stack, seconds.
 test-unit: install
 	$(BIN)/pytest -q -m unit
 
+# Every benchmark (several minutes; needs wrk: apt-get install wrk); one: rendio bench NAME.
 bench: install
-	$(BIN)/python bench/stack_bench.py
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/rendio bench all
 
 clean:
 	-$(BIN)/rendio dev down

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import shutil
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rendio_backend.local._proc import PidFile, free_port, spawn, wait_until
 from rendio_backend.local.auth_settings import AuthSettings, RateLimits
@@ -17,6 +21,33 @@ from rendio_backend.local.postgrest import authenticator_uri, ensure_binary, wri
 from rendio_backend.local.stack import Stack
 
 REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+# The load average when the benchmark module was imported (the start of its run): the
+# machine may be shared, and the figures depend on it.
+LOAD_AT_START = os.getloadavg()
+
+
+def write_result(name: str, figures: dict[str, Any], *, ratio: float, ratio_of: str,
+                 goal: str | None = None, goal_met: bool | None = None) -> Path:
+    """bench/results/NAME.json: the figures, the ratio against the baseline measured in
+    the same run, the machine and its load; prints the ratio line."""
+    path = RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": name,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": [round(x, 2) for x in LOAD_AT_START],
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "ratio": {"value": round(ratio, 3), "of": ratio_of, "goal": goal,
+                  "goal_met": goal_met},
+        **figures,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    verdict = "" if goal is None else f"; goal {goal}: {'met' if goal_met else 'NOT met'}"
+    print(f"[{name}] ratio {ratio:.3g} = {ratio_of}{verdict}")
+    print(f"[{name}] wrote {path.relative_to(REPO)}")
+    return path
 
 
 @contextmanager

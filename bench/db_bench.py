@@ -5,7 +5,9 @@ Three ways to drive the same two SQL functions, same machine, same run:
   - straight to PostgREST over TCP (service_role, as the worker and API call them),
   - through the gateway (what clients use),
 each with N clients on N distinct users, then all N clients on one hot user (whose
-balance row serialises them). Prints figures; asserts nothing.
+balance row serialises them). Prints figures; asserts nothing; writes
+bench/results/credits.json (`rendio bench credits`; ratio: PostgREST / pgbench on
+distinct users, goal >= 50 %).
 
     .venv/bin/python bench/db_bench.py [--clients 16] [--duration 10]
 """
@@ -20,7 +22,7 @@ import tempfile
 import uuid
 
 import psycopg
-from _common import REPO, direct_postgrest, scratch_stack
+from _common import REPO, direct_postgrest, scratch_stack, write_result
 
 from rendio_backend.local.config import StackConfig
 from rendio_backend.local.postgres import pg_bin_dir
@@ -154,6 +156,7 @@ def main() -> None:
             key = config.service_role_key
             print(f"create_video_job + fail_video_job round trips/s, {args.clients} clients, "
                   f"{args.duration} s each")
+            cases: dict[str, dict[str, float]] = {}
             for label, hot in (("distinct users", False), ("one hot user", True)):
                 targets = users[:1] if hot else users
                 run = {"users": targets, "model": model, "connections": args.clients}
@@ -168,7 +171,22 @@ def main() -> None:
                       f"({100 * direct_rate / pgbench_rate:.0f} % of pgbench)")
                 print(f"    gateway -> PostgREST:     {gateway_rate:8.0f}  "
                       f"({100 * gateway_rate / pgbench_rate:.0f} % of pgbench)")
-        print(f"ledger invariants violated afterwards: {verify(config)}")
+                cases["hot_user" if hot else "distinct_users"] = {
+                    "pgbench": round(pgbench_rate, 1), "postgrest": round(direct_rate, 1),
+                    "gateway": round(gateway_rate, 1),
+                    "postgrest_vs_pgbench": round(direct_rate / pgbench_rate, 3),
+                    "gateway_vs_pgbench": round(gateway_rate / pgbench_rate, 3)}
+        violations = verify(config)
+        print(f"ledger invariants violated afterwards: {violations}")
+        with psycopg.connect(config.superuser_db_url) as conn:
+            version = conn.execute("show server_version").fetchone()
+    ratio = cases["distinct_users"]["postgrest_vs_pgbench"]
+    write_result("credits", {"clients": args.clients, "duration_s": args.duration,
+                             "unit": "create_video_job + fail_video_job round trips/s",
+                             "postgres": version[0] if version else None,
+                             "cases": cases, "ledger_violations": violations},
+                 ratio=ratio, ratio_of="PostgREST / pgbench, distinct users",
+                 goal=">= 0.50", goal_met=ratio >= 0.50)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ Every run ends with verify_ledger() empty. Runs on a stack of its own, on the sa
 machine as the workers.
 
     .venv/bin/python bench/pipeline_bench.py [--jobs 80] [--concurrency 1 4] [--runs 2]
+        [--profile DIR]
+
+--profile runs each worker under pyinstrument (pip install pyinstrument) and writes its
+profile to DIR/worker-W-N.txt; such a run does not write its (slowed) figures.
 
 Prints figures; writes bench/results/pipeline.json.
 """
@@ -19,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -31,14 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import REPO, scratch_stack
+from _common import REPO, scratch_stack, write_result
 from stack_bench import descendants
 
 from rendio_backend import AsyncRendioAdmin, RendioAdmin, RendioConfig
 from rendio_backend.local.stack import Stack
 from rendio_backend.project import find_project
 
-RESULTS = REPO / "bench" / "results" / "pipeline.json"
 VEO = "8b87c271-f01c-550b-9e12-36cf851aae46"
 PROMPT = "A bench of jobs [fake:latency-ms=200]"
 WORKER_COUNTS = (1, 2, 4)
@@ -65,6 +66,9 @@ def pieces(stack: Stack, workers: list[subprocess.Popen[bytes]]) -> dict[str, se
             "workers": {process.pid for process in workers}}
 
 
+PROFILE_DIR: Path | None = None
+
+
 def start_workers(config: RendioConfig, count: int, concurrency: int,
                   log_dir: Path) -> list[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items()
@@ -75,8 +79,12 @@ def start_workers(config: RendioConfig, count: int, concurrency: int,
             "--sweep-interval", "0", "--no-webhooks"]
     processes = []
     for n in range(count):
+        command = argv
+        if PROFILE_DIR is not None:
+            command = [sys.executable, "-m", "pyinstrument", "-o",
+                       str(PROFILE_DIR / f"worker-{count}-{n}.txt"), *argv[1:]]
         with open(log_dir / f"bench-worker-{count}-{n}.log", "wb") as log:
-            processes.append(subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
+            processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
                                               stderr=subprocess.STDOUT))
     return processes
 
@@ -166,7 +174,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4],
                         help="steps in flight per worker (one table each)")
     parser.add_argument("--runs", type=int, default=2, help="best of N per worker count")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="profile each worker with pyinstrument into DIR")
     args = parser.parse_args()
+    global PROFILE_DIR
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        PROFILE_DIR = args.profile.resolve()
 
     with scratch_stack() as (stack, _):
         stack.up(migrations_dir=find_project(REPO).migrations_dir)
@@ -198,15 +212,15 @@ def main() -> None:
         if violations:
             raise SystemExit(f"ledger violations: {violations}")
     print("ledger sound after every run")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "pipeline", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                              time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "fake_latency_ms": 200, "webhooks": False, "jobs": args.jobs,
-        "by_concurrency": tables, "ledger_violations": 0,
-    }, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    if PROFILE_DIR is not None:
+        print(f"profiles in {PROFILE_DIR} (figures slowed by the profiler: not recorded)")
+        return
+    first = str(args.concurrency[0])
+    ratio = tables[first]["scaling"][str(WORKER_COUNTS[-1])]
+    write_result("pipeline", {"fake_latency_ms": 200, "webhooks": False, "jobs": args.jobs,
+                              "by_concurrency": tables, "ledger_violations": 0},
+                 ratio=ratio, ratio_of=f"jobs/s with {WORKER_COUNTS[-1]} workers / with 1 "
+                 f"({first} step(s) in flight each)", goal=">= 3", goal_met=ratio >= 3)
 
 
 if __name__ == "__main__":

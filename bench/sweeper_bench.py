@@ -20,23 +20,20 @@ Prints figures and plans; writes bench/results/sweeper.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import re
 import statistics
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import REPO, scratch_stack
+from _common import REPO, scratch_stack, write_result
 
 from rendio_backend import RendioAdmin
 from rendio_backend.local.config import StackConfig
 from rendio_backend.project import find_project
 
-RESULTS = REPO / "bench" / "results" / "sweeper.json"
 USERS = 1000
 STUCK, HEALTHY = 100, 600
 GOAL_SECONDS = 1.0
@@ -267,15 +264,18 @@ def main() -> None:
         steps = {name: measure(config, name, statement, args.runs)
                  for name, statement in STEPS.items()}
         figures.update(after(config))
-    result = {"jobs": args.jobs, "archived": args.archived, "users": USERS, "stuck": STUCK,
+    result: dict[str, Any] = {
+              "jobs": args.jobs, "archived": args.archived, "users": USERS, "stuck": STUCK,
               "healthy": HEALTHY,
               "runs": args.runs, "goal_seconds": GOAL_SECONDS,
               "postgres": version[0] if version else None, "python": platform.python_version(),
-              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "steps": steps, "figures": figures}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {Path(RESULTS).relative_to(REPO)}")
+    slowest = max(steps, key=lambda name: steps[name]["median_seconds"])
+    print()
+    write_result("sweeper", result, ratio=steps[slowest]["median_seconds"] / GOAL_SECONDS,
+                 ratio_of=f"the slowest step ({slowest}) / its 1 s budget",
+                 goal="<= 1 (every step <= 1 s)",
+                 goal_met=all(step["goal_met"] for step in steps.values()))
     missed = [name for name, step in steps.items() if not step["goal_met"]]
     scans = [name for name, step in steps.items() if step["big_table_seq_scans"]]
     verdict = "missed by " + ", ".join(missed) if missed else "met"

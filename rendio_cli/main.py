@@ -18,6 +18,8 @@ import typer
 
 from . import (
     _console,
+    bench,
+    chaos,
     credits,
     db,
     demo,
@@ -53,6 +55,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(credits.app, name="credits")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(ledger.app, name="ledger")
+app.command(name="bench")(bench.bench)
+app.command(name="chaos")(chaos.chaos)
 app.command(name="doctor")(doctor.doctor)
 app.command(name="demo")(demo.demo)
 app.command(name="init")(project.init)
