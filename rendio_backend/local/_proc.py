@@ -71,6 +71,10 @@ class PidFile:
         self.marker = marker
 
     def write(self, pid: int) -> None:
+        # A child just forked may not have exec'd its program yet; until it has, its
+        # command line is still ours and `live_pid` would take it for gone.
+        wait_until(lambda: self.marker in process_cmdline(pid) or not process_alive(pid),
+                   5.0, interval=0.005)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(f"{pid} {process_start_time(pid)}\n")
 
