@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from rendio_backend import RendioAdmin
     from rendio_backend.config import RendioConfig
+    from rendio_backend.local.config import StackConfig
     from rendio_backend.models import ChangeAction, ProvisionReport, SeedReport
 
 Url = Annotated[str | None, typer.Option(
@@ -50,16 +51,26 @@ def config(url: str | None, anon_key: str | None,
     With no URL anywhere, the project's local stack as `rendio dev up` runs it (its
     port from RENDIO_API_PORT or config.toml, its keys), not a fixed default.
     """
-    from rendio_backend.config import RendioConfig, read_settings
+    from rendio_backend.config import RendioConfig
 
-    if url is None and not read_settings().get("SUPABASE_URL"):
-        from rendio_backend.local.config import StackConfig
-
+    stack = local_stack(url)
+    if stack is not None:
         keys = {"anon_key": anon_key, "service_role_key": service_role_key}
-        return StackConfig.from_env().rendio_config().model_copy(
+        return stack.rendio_config().model_copy(
             update={name: value for name, value in keys.items() if value})
     return RendioConfig.from_env(supabase_url=url, anon_key=anon_key,
                                  service_role_key=service_role_key)
+
+
+def local_stack(url: str | None) -> StackConfig | None:
+    """The project's local stack when neither --url nor SUPABASE_URL names a project."""
+    from rendio_backend.config import read_settings
+
+    if url is not None or read_settings().get("SUPABASE_URL"):
+        return None
+    from rendio_backend.local.config import StackConfig
+
+    return StackConfig.from_env()
 
 
 @contextmanager

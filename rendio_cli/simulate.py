@@ -50,15 +50,12 @@ def local_target(stack: StackConfig) -> Target:
 
 
 def _target(url: str | None, anon_key: str | None, service_role_key: str | None) -> Target:
-    from rendio_backend.config import read_settings
-
-    if url is None and not read_settings().get("SUPABASE_URL"):
+    stack = _options.local_stack(url)
+    if stack is not None:
         import httpx
 
-        from rendio_backend.local.config import StackConfig
         from rendio_backend.local.errors import StackError
 
-        stack = StackConfig.from_env()
         try:
             httpx.get(f"{stack.api_url}/functions/v1/health", timeout=5).raise_for_status()
         except httpx.HTTPError:
