@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from .models import ProvisionReport as ProvisionReport
     from .models import SeedItem as SeedItem
     from .models import SeedReport as SeedReport
+    from .models import StrayFilesReport as StrayFilesReport
     from .models import Theme as Theme
     from .models import Tier as Tier
     from .models import UploadedObject as UploadedObject

@@ -392,6 +392,17 @@ class ArchiveReport(_Frozen):
     files_invalid: list[str] = Field(default_factory=list)
 
 
+class StrayFilesReport(_Frozen):
+    """Stray files removed: stored at a finished job's paths, yet not the job's own.
+
+    Files are named `bucket/key`; `files_missing` counts those Storage no longer had
+    (another cleaner removed them first).
+    """
+
+    files_removed: list[str] = Field(default_factory=list)
+    files_missing: int = 0
+
+
 class UploadedObject(_Frozen):
     """Where an uploaded file lives in Storage."""
 

@@ -1,10 +1,10 @@
-"""`rendio maintenance`: the sweeper, the idempotency-key purge and the job archive.
+"""`rendio maintenance`: the sweeper, stray files, the idempotency-key purge, the archive.
 
 Each step is one SQL function (pg_cron can schedule them on hosted Supabase, see the
 README) called with the service role, like the workers do: the project is the one named
 by SUPABASE_URL / SUPABASE_SECRET_KEY (environment or .env; default: the local stack).
-Archiving also removes the archived jobs' files through the Storage API, which SQL
-cannot do. One line per step says what it did; `--json` prints one object instead.
+Removing stray files and archiving go through the Storage API, which SQL cannot do.
+One line per step says what it did; `--json` prints one object instead.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from rendio_backend import RendioAdmin
 
 app = typer.Typer(
-    help="Maintenance: fail stuck jobs, purge expired idempotency keys, archive old jobs.",
+    help="Maintenance: fail stuck jobs, remove stray files, purge expired idempotency keys, "
+    "archive old jobs.",
     no_args_is_help=True,
 )
 
@@ -35,6 +36,9 @@ ArchiveAfter = Annotated[str, typer.Option(
     "--archive-after", metavar="AGE",
     help="Archive finished jobs created longer ago than AGE (e.g. 90d) and remove their "
     "files.")]
+StrayWithin = Annotated[str, typer.Option(
+    "--strays-within", metavar="AGE",
+    help="Look for stray files among jobs that finished within AGE (e.g. 7d).")]
 Json = Annotated[bool, typer.Option("--json", help="Print plain JSON on stdout.")]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -58,6 +62,16 @@ def _fail_stuck(admin: RendioAdmin, say: Say, age: timedelta, text: str) -> dict
     say(f"fail-stuck: {failed} job(s) failed and refunded (past their deadline, created "
         f"over {text} ago, or claimed too often)")
     return {"jobs_failed": failed, "stuck_after_seconds": age.total_seconds()}
+
+
+def _remove_strays(admin: RendioAdmin, say: Say, age: timedelta, text: str) -> dict[str, Any]:
+    report = admin.remove_stray_files(age)
+    line = (f"remove-strays: {len(report.files_removed)} stray file(s) of jobs finished "
+            f"within {text} removed through Storage")
+    if report.files_missing:
+        line += f", {report.files_missing} already gone"
+    say(line)
+    return {"strays_within_seconds": age.total_seconds(), **report.model_dump(mode="json")}
 
 
 def _purge_keys(admin: RendioAdmin, say: Say) -> dict[str, Any]:
@@ -98,19 +112,22 @@ def _session(as_json: bool) -> Iterator[tuple[RendioAdmin, Say, dict[str, Any]]]
 @app.command()
 def run(
     stuck_after: StuckAfter = "2h",
+    strays_within: StrayWithin = "7d",
     archive_after: ArchiveAfter = "90d",
     as_json: Json = False,
 ) -> None:
-    """Run every step: fail-stuck, purge-keys, then archive.
+    """Run every step: fail-stuck, remove-strays, purge-keys, then archive.
 
     \b
     Example:
       rendio maintenance run --stuck-after 2h --archive-after 90d --json
     """
     stuck = parse_age(stuck_after, "--stuck-after")
+    within = parse_age(strays_within, "--strays-within")
     old = parse_age(archive_after, "--archive-after")
     with _session(as_json) as (admin, say, results):
         results["fail_stuck"] = _fail_stuck(admin, say, stuck, stuck_after)
+        results["remove_strays"] = _remove_strays(admin, say, within, strays_within)
         results["purge_keys"] = _purge_keys(admin, say)
         results["archive"] = _archive(admin, say, old, archive_after)
 
@@ -126,6 +143,22 @@ def fail_stuck(stuck_after: StuckAfter = "2h", as_json: Json = False) -> None:
     stuck = parse_age(stuck_after, "--stuck-after")
     with _session(as_json) as (admin, say, results):
         results["fail_stuck"] = _fail_stuck(admin, say, stuck, stuck_after)
+
+
+@app.command("remove-strays")
+def remove_strays(strays_within: StrayWithin = "7d", as_json: Json = False) -> None:
+    """Remove files stored for finished jobs that the jobs do not hold.
+
+    A failed job's video left by a worker killed before its cleanup, say. Workers do
+    this for the last hour on every sweep; this looks further back.
+
+    \b
+    Example:
+      rendio maintenance remove-strays --strays-within 30d
+    """
+    within = parse_age(strays_within, "--strays-within")
+    with _session(as_json) as (admin, say, results):
+        results["remove_strays"] = _remove_strays(admin, say, within, strays_within)
 
 
 @app.command("purge-keys")

@@ -1546,6 +1546,47 @@ ALTER FUNCTION public.soft_delete_video_job(p_job_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.soft_delete_video_job(p_job_id uuid) IS 'Soft deletes one of the caller''s jobs (security invoker, RLS). Caller: authenticated.';
 
 --
+-- Name: stray_job_files(interval, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.stray_job_files(p_within interval DEFAULT '01:00:00'::interval, p_limit integer DEFAULT 1000) RETURNS TABLE(bucket text, path text, job_id uuid)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if p_within is null or p_within <= interval '0' then
+        raise exception using errcode = 'PT400', message = 'invalid_request',
+            detail = jsonb_build_object('field', 'within', 'reason', 'must be > 0')::text;
+    end if;
+    return query
+    select f.bucket, f.key, j.job_id
+      from public.video_jobs j
+     cross join lateral (values
+         ('videos', j.user_id::text || '/' || j.job_id::text || '.mp4', j.video_url),
+         ('thumbnails', j.user_id::text || '/' || j.job_id::text || '.jpg', j.thumbnail_url)
+     ) f (bucket, key, recorded)
+     where j.status in ('completed', 'failed')
+       and j.completed_at > now() - p_within
+       and (j.status = 'failed'
+            or f.recorded is null
+            or f.recorded not in (f.key, f.bucket || '/' || f.key))
+       and exists (select 1 from storage.objects o
+                    where o.bucket_id = f.bucket and o.name = f.key)
+     order by j.completed_at, f.bucket
+     limit least(greatest(coalesce(p_limit, 1000), 1), 1000);
+end;
+$$;
+
+
+ALTER FUNCTION public.stray_job_files(p_within interval, p_limit integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION stray_job_files(p_within interval, p_limit integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.stray_job_files(p_within interval, p_limit integer) IS 'Stored files of recently finished jobs that the job does not hold. Caller: service_role.';
+
+--
 -- Name: verify_ledger(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -2162,6 +2203,12 @@ CREATE INDEX idx_video_jobs_deleted ON public.video_jobs USING btree (deleted_at
 --
 
 CREATE INDEX idx_video_jobs_finished ON public.video_jobs USING btree (created_at) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text]));
+
+--
+-- Name: idx_video_jobs_finished_at; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX idx_video_jobs_finished_at ON public.video_jobs USING btree (completed_at) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text]));
 
 --
 -- Name: idx_video_jobs_model_id; Type: INDEX; Schema: public; Owner: postgres
@@ -2788,6 +2835,13 @@ GRANT ALL ON FUNCTION public.renew_job_lease(p_job_id uuid, p_worker text, p_lea
 
 REVOKE ALL ON FUNCTION public.soft_delete_video_job(p_job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.soft_delete_video_job(p_job_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION stray_job_files(p_within interval, p_limit integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.stray_job_files(p_within interval, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.stray_job_files(p_within interval, p_limit integer) TO service_role;
 
 --
 -- Name: FUNCTION verify_ledger(); Type: ACL; Schema: public; Owner: postgres

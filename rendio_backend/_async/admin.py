@@ -36,6 +36,7 @@ from ..models import (
     Page,
     ProvisionReport,
     SeedReport,
+    StrayFilesReport,
     UploadedObject,
     User,
     VideoJob,
@@ -478,6 +479,34 @@ class AsyncRendioAdmin(AsyncBase):
             await self._call("forget_storage_removals", {"p_ids": done})
         return ArchiveReport(jobs_archived=archived, files_removed=removed,
                              files_missing=missing, files_invalid=invalid)
+
+    async def remove_stray_files(
+        self, within: timedelta | float = timedelta(hours=1)
+    ) -> StrayFilesReport:
+        """Remove the stray files of jobs that finished within `within`, through Storage.
+
+        Stray: stored at a finished job's own path, yet not a file the job holds (a
+        failed job's video, say, left by a finisher killed before its cleanup). Nothing
+        would ever read them. The workers' sweep calls this; so does `rendio
+        maintenance run`, over a longer window.
+        """
+        removed: list[str] = []
+        missing = 0
+        while rows := responses.rows(await self._call("stray_job_files", {
+                "p_within": arguments.interval(within, "within"),
+                "p_limit": storage.REMOVE_BATCH})):
+            by_bucket: dict[str, list[str]] = {}
+            for row in rows:
+                by_bucket.setdefault(str(row["bucket"]), []).append(str(row["path"]))
+            gone_now = 0
+            for bucket, keys in by_bucket.items():
+                gone = set(await self.remove_objects(bucket, keys))
+                removed += [f"{bucket}/{key}" for key in keys if key in gone]
+                missing += len(keys) - len(gone)
+                gone_now += len(gone)
+            if not gone_now:  # Storage kept them (or another cleaner had them): stop
+                break
+        return StrayFilesReport(files_removed=removed, files_missing=missing)
 
     async def verify_ledger(self) -> list[LedgerViolation]:
         """Every violated ledger invariant; empty when the ledger is sound."""

@@ -12,7 +12,8 @@ point leaves work another worker (or the sweeper) finishes:
   again (the first request is orphaned at the provider; the job still ends once);
 - processing: any poller, or the provider's webhook, finishes it; uploads are upserts
   keyed by the job id, so a finish interrupted mid-upload is redone, not duplicated;
-- past its deadline: the poller or the sweeper fails it, and the SQL refunds it once.
+- past its deadline: the poller or the sweeper fails it, and the SQL refunds it once;
+  files a killed finisher stored for it are removed by the next sweep (stray files).
 
 Transient provider errors (429, 5xx, timeouts) are retried with capped exponential
 backoff inside the claim lease and the job's deadline; permanent ones fail the job;
@@ -347,6 +348,13 @@ class Worker:
         if swept:
             log.info("swept stuck jobs", extra={"event": "swept", "jobs": swept,
                                                 "worker": self.worker_id})
+        # A finisher killed between its upload and its cleanup leaves a failed job's
+        # files behind; the next sweep, of any worker, removes them.
+        strays = await self.admin.remove_stray_files()
+        if strays.files_removed:
+            log.info("removed stray files", extra={
+                "event": "strays_removed", "files": strays.files_removed,
+                "worker": self.worker_id})
 
     # --- catalog and providers -------------------------------------------------------
     async def _model(self, model_id: UUID) -> Model | None:

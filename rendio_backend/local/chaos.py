@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -626,6 +627,10 @@ class Campaign:
                      f"{bought[0]} purchase row(s) for {self.counts['purchases']} purchases, "
                      f"{refunded_iap[0]} refund row(s) for "
                      f"{self.counts['refund_notifications']} notifications")
+        # Files the system removed itself: a finisher's own cleanup of a job failed while
+        # it stored, and the sweeps' removal of strays left by workers killed meanwhile.
+        self.counts["files_removed_by_finishers"] = self._logged_files("orphans_removed")
+        self.counts["stray_files_removed_by_sweeps"] = self._logged_files("strays_removed")
         orphans = await self._sql(
             "select o.bucket_id || '/' || o.name from storage.objects o "
             "where o.bucket_id in ('videos', 'thumbnails') "
@@ -641,6 +646,21 @@ class Campaign:
         report.check("clients saw no unexpected error", not report.client_errors,
                      "none" if not report.client_errors else "; ".join(
                          report.client_errors[:3]))
+
+    def _logged_files(self, event: str) -> int:
+        """Files named by the workers' `event` log lines (JSON, one per line)."""
+        count = 0
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                for line in worker.log_path.read_text(encoding="utf-8").splitlines():
+                    if f'"event": "{event}"' not in line:
+                        continue
+                    with contextlib.suppress(ValueError):
+                        record = json.loads(line)
+                        files = record.get("files")
+                        count += len(files) if isinstance(files, list) else (
+                            2 if record.get("thumbnail") else 1)
+        return count
 
     async def _check_videos(self, admin: AsyncRendioAdmin, http: httpx.AsyncClient,
                             completed: list[tuple[Any, ...]]) -> None:

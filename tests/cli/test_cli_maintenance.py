@@ -48,6 +48,7 @@ def test_run_sweeps_purges_archives_and_removes_files(
     report = json.loads(result.stdout)
     assert report["fail_stuck"]["jobs_failed"] >= 1
     assert report["fail_stuck"]["stuck_after_seconds"] == 7200
+    assert report["remove_strays"]["strays_within_seconds"] == 7 * 86400
     assert report["purge_keys"]["keys_purged"] >= 1
     archive = report["archive"]
     assert archive["jobs_archived"] >= 1 and archive["archive_after_seconds"] == 90 * 86400
@@ -70,7 +71,7 @@ def test_run_sweeps_purges_archives_and_removes_files(
     lines = rendio("maintenance", "run", cwd=tmp_path, env=_env(stack))
     assert lines.returncode == 0, lines.stderr
     assert [line.split(":")[0] for line in lines.stdout.splitlines()] == [
-        "fail-stuck", "purge-keys", "archive"]
+        "fail-stuck", "remove-strays", "purge-keys", "archive"]
 
 
 def test_bad_ages_are_usage_errors_and_refusals_one_red_line(

@@ -158,6 +158,7 @@ def test_storage_queue_is_for_the_service_role_only(stack: RunningStack) -> None
             conn.execute(f"set role {role}")
             for query in ("select public.pending_storage_removals(10)",
                           "select public.forget_storage_removals('{1}')",
+                          "select * from public.stray_job_files()",
                           "select * from private.storage_removals"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(query)

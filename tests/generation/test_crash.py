@@ -6,6 +6,7 @@ refunded once; the ledger stays sound (checked after each test by `new_guest`)."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -89,4 +90,9 @@ def test_the_sweeper_fails_and_refunds_what_crashes_left_behind(
     for job_id, job in failed.items():
         assert job.status is JobStatus.FAILED
         assert ledger_of(sql, job_id) == refunded_once()
+    # The video the killed worker stored is the failed job's stray: a sweep removes it.
+    deadline = time.monotonic() + 10
+    while stored_objects(sql, guest.user_id, stranded) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stored_objects(sql, guest.user_id, stranded) == []
     assert worker.stop().completed == 0

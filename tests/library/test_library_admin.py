@@ -265,6 +265,55 @@ def test_create_job_idempotency_and_errors(config: RendioConfig, admin: RendioAd
     assert conflict.value.details["idempotency_key"] == str(busy)
 
 
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+
+def test_stray_files_go_and_what_jobs_hold_stays(config: RendioConfig, admin: RendioAdmin,
+                                                 sql: SqlRunner) -> None:
+    user_id = _funded_user(config, admin, credits=20)
+    stored: dict[uuid.UUID, list[str]] = {}
+
+    def job_with_files(prompt: str) -> uuid.UUID:
+        job = admin.create_job(user_id, VEO_FAST, prompt).job_id
+        stored[job] = [f"videos/{admin.upload_video(user_id, job, MP4).path}",
+                       f"thumbnails/{admin.upload_thumbnail(user_id, job, JPEG).path}"]
+        return job
+
+    failed, bare, whole = (job_with_files(f"strays {n}") for n in range(3))
+    # Failed while its files were stored (a finisher killed before its cleanup).
+    admin.fail_job(failed, "deadline_exceeded")
+    # Completed without the thumbnail another finisher stored.
+    admin.complete_job(bare, video_path=stored[bare][0])
+    # Completed with both (one path with its bucket's prefix, one without).
+    admin.complete_job(whole, video_path=stored[whole][0],
+                       thumbnail_path=stored[whole][1].removeprefix("thumbnails/"))
+    # Three jobs in flight at most: these two come once the first three finished.
+    running, long_ago = job_with_files("still running"), job_with_files("long ago")
+    admin.fail_job(long_ago, "deadline_exceeded")
+    sql("update public.video_jobs set completed_at = now() - interval '3 hours' "
+        "where job_id = %s", long_ago)
+
+    report = admin.remove_stray_files()  # the workers' window: the last hour
+    ours = {name for name in report.files_removed if str(user_id) in name}
+    assert ours == {*stored[failed], stored[bare][1]}
+
+    def left() -> set[str]:
+        rows = sql("select bucket_id || '/' || name from storage.objects "
+                   "where bucket_id in ('videos', 'thumbnails') and name like %s",
+                   f"{user_id}/%")
+        return {str(row[0]) for row in rows}
+
+    assert left() == {stored[bare][0], *stored[whole], *stored[running], *stored[long_ago]}
+    assert not {n for n in admin.remove_stray_files().files_removed if str(user_id) in n}
+    # Further back, the long-ago failure's files are found too; the rest stays.
+    wider = admin.remove_stray_files(timedelta(hours=4))
+    assert {n for n in wider.files_removed if str(user_id) in n} == set(stored[long_ago])
+    assert left() == {stored[bare][0], *stored[whole], *stored[running]}
+    with pytest.raises(InvalidRequest):
+        admin.remove_stray_files(0)
+
+
 def test_maintenance_and_ledger(config: RendioConfig, admin: RendioAdmin,
                                 sql: SqlRunner) -> None:
     user_id = _funded_user(config, admin)
