@@ -102,7 +102,11 @@ def pipeline(ax: Axes, r: dict[str, Any]) -> None:
 
 def sweeper(ax: Axes, r: dict[str, Any]) -> None:
     steps = r["steps"]
-    labels = [name.replace("_", "_\n", 1) for name in steps]
+    # Short labels: five bars share one panel.
+    short = {"fail_stuck_jobs": "fail\nstuck", "purge_expired_idempotency_keys": "purge\nkeys",
+             "archive_old_jobs": "archive", "stray_job_files_1_hour": "strays\n1 hour",
+             "stray_job_files_7_days": "strays\n7 days"}
+    labels = [short.get(name, name.replace("_", "\n")) for name in steps]
     values = [1000 * step["median_seconds"] for step in steps.values()]
     bars(ax, labels, values, ["#2b5d9b"] * len(values), "{:.0f} ms")
     ax.axhline(1000 * r["goal_seconds"], color="grey", linestyle="--", linewidth=1)

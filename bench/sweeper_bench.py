@@ -1,8 +1,10 @@
 """Benchmark of the sweeper's cost over 100k finished jobs: each step ≤ 1 s, by index.
 
-The three maintenance functions (fail_stuck_jobs, purge_expired_idempotency_keys,
-archive_old_jobs) run against 100k finished jobs spread over the last 91 days (so about
-a day's worth, 1.1 %, is old enough to archive), 100 stuck jobs among 600 healthy
+The maintenance functions (fail_stuck_jobs, purge_expired_idempotency_keys,
+archive_old_jobs, and stray_job_files over the workers' hour and the CLI's 7 days) run
+against 100k finished jobs spread over the last 91 days (so about a day's worth, 1.1 %,
+is old enough to archive; the last 7 days' jobs have their files in storage.objects,
+and each failed one's are strays), 100 stuck jobs among 600 healthy
 unfinished ones, 100k idempotency keys of which 1 % expired, an archive that already
 holds 100k older jobs, and a full, consistent ledger of all of them. Each step is timed
 in a fresh session (as pg_cron and the CLI run it) inside a transaction that is rolled
@@ -97,6 +99,15 @@ update public.users u
           from public.quota_log q group by q.user_id) s
  where s.user_id = u.id;
 
+-- Storage: the files of the last 7 days' jobs (a failed job's are strays to find).
+insert into storage.buckets (id, name) values ('videos', 'videos'), ('thumbnails', 'thumbnails')
+on conflict (id) do nothing;
+insert into storage.objects (bucket_id, name)
+select f.bucket, j.user_id || '/' || j.job_id || f.extension
+  from public.video_jobs j
+ cross join (values ('videos', '.mp4'), ('thumbnails', '.jpg')) f (bucket, extension)
+ where j.status in ('completed', 'failed') and j.completed_at > now() - interval '7 days';
+
 -- Idempotency keys: one per job, 1 %% past their 24 hours.
 insert into public.idempotency_log (user_id, idempotency_key, request_hash, state,
                                     operation_type, response_data, status_code, expires_at)
@@ -110,6 +121,9 @@ STEPS = {
     "fail_stuck_jobs": "select public.fail_stuck_jobs(interval '2 hours')",
     "purge_expired_idempotency_keys": "select public.purge_expired_idempotency_keys()",
     "archive_old_jobs": "select public.archive_old_jobs(interval '90 days')",
+    # The workers' sweep looks back an hour; `rendio maintenance run`, 7 days.
+    "stray_job_files_1_hour": "select count(*) from public.stray_job_files(interval '1 hour')",
+    "stray_job_files_7_days": "select count(*) from public.stray_job_files(interval '7 days')",
 }
 AUTO_EXPLAIN = [
     "load 'auto_explain'",

@@ -35,7 +35,7 @@ class Benchmark(StrEnum):
 # NAME -> (script, its arguments, its arguments with --quick).
 SCRIPTS: dict[str, tuple[str, list[str], list[str]]] = {
     "stack": ("stack_bench.py", ["--only", "stack"], ["--only", "stack"]),
-    "credits": ("db_bench.py", [], ["--duration", "2"]),
+    "credits": ("db_bench.py", [], ["--duration", "2", "--rounds", "1"]),
     "api": ("api_bench.py", [], ["--duration", "1"]),
     "gateway": ("stack_bench.py", ["--only", "gateway"],
                 ["--only", "gateway", "--duration", "2", "--rounds", "1"]),
