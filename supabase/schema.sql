@@ -1056,6 +1056,21 @@ begin
     end if;
 
     v_balance := private.lock_user_balance(p_user_id);
+    if p_job_id is not null then
+        if not exists (select 1 from public.video_jobs j
+                        where j.job_id = p_job_id and j.user_id = p_user_id)
+           and not exists (select 1 from public.video_jobs_archive a
+                            where a.job_id = p_job_id and a.user_id = p_user_id) then
+            raise exception using errcode = 'PT404', message = 'not_found',
+                detail = jsonb_build_object('resource', 'job', 'id', p_job_id)::text;
+        end if;
+        if p_reason = 'video_generation' and exists (
+                select 1 from public.quota_log q
+                 where q.job_id = p_job_id and q.reason = 'video_generation') then
+            raise exception using errcode = 'PT409', message = 'job_already_charged',
+                detail = jsonb_build_object('job_id', p_job_id)::text;
+        end if;
+    end if;
     if v_balance < p_amount then
         raise exception using errcode = 'PT402', message = 'insufficient_credits',
             detail = jsonb_build_object('required', p_amount, 'available', v_balance)::text;
@@ -1073,7 +1088,7 @@ ALTER FUNCTION public.deduct_credits(p_user_id uuid, p_amount integer, p_reason 
 -- Name: FUNCTION deduct_credits(p_user_id uuid, p_amount integer, p_reason text, p_job_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.deduct_credits(p_user_id uuid, p_amount integer, p_reason text, p_job_id uuid) IS 'Removes credits, never below 0 (PT402 insufficient_credits). Caller: service_role.';
+COMMENT ON FUNCTION public.deduct_credits(p_user_id uuid, p_amount integer, p_reason text, p_job_id uuid) IS 'Removes credits, never below 0 (PT402); a job must be the user''s (PT404) and is charged once (PT409). Caller: service_role.';
 
 --
 -- Name: fail_stuck_jobs(interval); Type: FUNCTION; Schema: public; Owner: postgres

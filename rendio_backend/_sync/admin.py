@@ -148,7 +148,11 @@ class RendioAdmin(SyncBase):
         reason: CreditReason | str = CreditReason.ADMIN_ADJUSTMENT,
         job_id: _Id | None = None,
     ) -> Deduction:
-        """Remove credits, never below 0 (InsufficientCredits with required/available)."""
+        """Remove credits, never below 0 (InsufficientCredits with required/available).
+
+        With `job_id`: NotFound unless it is the user's job, Conflict
+        (`job_already_charged`) when a `video_generation` charge exists for it.
+        """
         data = self._call("deduct_credits", {
             "p_user_id": str(arguments.as_uuid(user_id, "user_id")), "p_amount": amount,
             "p_reason": arguments.credit_reason(reason),

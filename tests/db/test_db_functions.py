@@ -101,6 +101,26 @@ def test_add_credits_validates(call: Any, sql: SqlRunner, amount: int, reason: s
         call("add_credits", new_user(sql), amount, reason, tx)
 
 
+def test_a_job_is_charged_once_and_only_its_users(call: Any, sql: SqlRunner) -> None:
+    user, other = new_user(sql), new_user(sql)
+    for who in (user, other):
+        call("add_credits", who, 10, "admin_adjustment", None)
+    created = call("create_video_job", user, new_model(sql, cost=2), "a lake", "{}",
+                   str(uuid.uuid4()), "h")
+    job = created["response"]["job_id"]  # charged by create_video_job
+    with raises("PT409", "job_already_charged") as info:
+        call("deduct_credits", user, 2, "video_generation", job)
+    assert detail(info) == {"job_id": job}
+    with raises("PT404", "not_found") as info:
+        call("deduct_credits", other, 2, "video_generation", job)
+    assert detail(info) == {"resource": "job", "id": job}
+    # A refusal is checked before the balance: nothing is said about other's credits.
+    with raises("PT404", "not_found"):
+        call("deduct_credits", other, 1000, "video_generation", str(uuid.uuid4()))
+    assert [balance(sql, who)[0] for who in (user, other)] == [8, 10]
+    assert ledger_violations(sql, [user, other]) == []
+
+
 def test_deduct_never_below_zero(call: Any, sql: SqlRunner) -> None:
     user = new_user(sql)
     call("add_credits", user, 5, "admin_adjustment", None)

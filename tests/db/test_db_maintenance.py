@@ -96,10 +96,15 @@ def test_archived_jobs_are_still_charged_and_refunded_at_most_once(
 def test_an_orphan_charge_is_reported(stack: RunningStack, call: Any, sql: SqlRunner) -> None:
     user, other = _funded(sql, call), _funded(sql, call)
     someone_elses = _job(call, other, new_model(sql, cost=1))
-    # Written through the functions, a charge for no job (or another user's) is refused.
+    # Written through the functions, a charge for no job (or another user's) is refused;
+    # past them, the ledger's own job check refuses it too.
     for job in (str(uuid.uuid4()), someone_elses):
-        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        with pytest.raises(psycopg.Error) as refused:
             call("deduct_credits", user, 1, "video_generation", job)
+        assert (refused.value.sqlstate, refused.value.diag.message_primary) == (
+            "PT404", "not_found")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            sql("select private.apply_ledger_entry(%s, -1, 'video_generation', %s)", user, job)
     # Written past the trigger (replica mode skips it), it is reported.
     ghost = str(uuid.uuid4())
     with _deleted_afterwards(sql, user), \
