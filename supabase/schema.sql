@@ -363,6 +363,50 @@ ALTER FUNCTION private.handle_auth_user_updated() OWNER TO postgres;
 COMMENT ON FUNCTION private.handle_auth_user_updated() IS 'Trigger: copies email / Apple subject, clears is_guest on linking. Caller: trigger only.';
 
 --
+-- Name: lock_app_store_transaction(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lock_app_store_transaction(p_transaction_id text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select pg_advisory_xact_lock(
+        hashtextextended('rendio.app_store_transaction:' || p_transaction_id, 0));
+$$;
+
+
+ALTER FUNCTION private.lock_app_store_transaction(p_transaction_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lock_app_store_transaction(p_transaction_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lock_app_store_transaction(p_transaction_id text) IS 'Serializes the redemption and the notifications of one App Store transaction.';
+
+--
+-- Name: lock_notified_transaction(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lock_notified_transaction() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.lock_app_store_transaction(new.transaction_id);
+    return new;
+end;
+$$;
+
+
+ALTER FUNCTION private.lock_notified_transaction() OWNER TO postgres;
+
+--
+-- Name: FUNCTION lock_notified_transaction(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lock_notified_transaction() IS 'Trigger: a REFUND/REVOKE notification waits for a redemption of its transaction.';
+
+--
 -- Name: lock_user_balance(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -463,6 +507,9 @@ begin
             detail = jsonb_build_object('field', 'transaction_id', 'reason', 'required')::text;
     end if;
 
+    if p_reason = 'iap_purchase' then
+        perform private.lock_app_store_transaction(p_transaction_id);
+    end if;
     -- Serializes purchases of one user, so a replay sees the first call's row.
     perform private.lock_user_balance(p_user_id);
 
@@ -484,6 +531,13 @@ begin
                   from public.users u where u.id = p_user_id
             );
         end if;
+    end if;
+    if p_reason = 'iap_purchase' and exists (
+            select 1 from private.app_store_notifications n
+             where n.transaction_id = p_transaction_id
+               and n.notification_type in ('REFUND', 'REVOKE')) then
+        raise exception using errcode = 'PT422', message = 'transaction_revoked',
+            detail = jsonb_build_object('transaction_id', p_transaction_id)::text;
     end if;
 
     begin
@@ -510,7 +564,7 @@ ALTER FUNCTION public.add_credits(p_user_id uuid, p_amount integer, p_reason tex
 -- Name: FUNCTION add_credits(p_user_id uuid, p_amount integer, p_reason text, p_transaction_id text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.add_credits(p_user_id uuid, p_amount integer, p_reason text, p_transaction_id text) IS 'Adds credits (iap_purchase / admin_adjustment), idempotent per transaction id. Caller: service_role.';
+COMMENT ON FUNCTION public.add_credits(p_user_id uuid, p_amount integer, p_reason text, p_transaction_id text) IS 'Adds credits (iap_purchase / admin_adjustment), idempotent per transaction id; refuses a refunded purchase (PT422). Caller: service_role.';
 
 --
 -- Name: apply_app_store_notification(uuid, text, text, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
@@ -2148,6 +2202,12 @@ ALTER TABLE ONLY public.worker_heartbeats
     ADD CONSTRAINT worker_heartbeats_pkey PRIMARY KEY (worker_id);
 
 --
+-- Name: idx_app_store_notifications_transaction; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX idx_app_store_notifications_transaction ON private.app_store_notifications USING btree (transaction_id) WHERE (transaction_id IS NOT NULL);
+
+--
 -- Name: idx_idempotency_expires; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -2290,6 +2350,12 @@ CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXEC
 --
 
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF email, is_anonymous, raw_app_meta_data, raw_user_meta_data ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_auth_user_updated();
+
+--
+-- Name: app_store_notifications app_store_notifications_lock_transaction; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER app_store_notifications_lock_transaction BEFORE INSERT ON private.app_store_notifications FOR EACH ROW WHEN (((new.transaction_id IS NOT NULL) AND (new.notification_type = ANY (ARRAY['REFUND'::text, 'REVOKE'::text])))) EXECUTE FUNCTION private.lock_notified_transaction();
 
 --
 -- Name: video_jobs enforce_jobs_in_flight; Type: TRIGGER; Schema: public; Owner: postgres
@@ -2580,6 +2646,18 @@ REVOKE ALL ON FUNCTION private.handle_auth_user_created() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.handle_auth_user_updated() FROM PUBLIC;
+
+--
+-- Name: FUNCTION lock_app_store_transaction(p_transaction_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lock_app_store_transaction(p_transaction_id text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION lock_notified_transaction(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lock_notified_transaction() FROM PUBLIC;
 
 --
 -- Name: FUNCTION lock_user_balance(p_user_id uuid); Type: ACL; Schema: private; Owner: postgres

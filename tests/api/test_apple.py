@@ -453,6 +453,13 @@ def test_revoke_unknown_purchases_and_other_types(
     unknown = _notify(stack, signer.sign_notification("REFUND",
                                                       signed_transaction=never_credited))
     assert unknown.status_code == 200 and unknown.json()["outcome"] == "no_purchase"
+    # Redeemed after its refund (the app was offline): refused, nothing credited.
+    late = new_guest(stack, guests)
+    before = late.balance()
+    refused = _redeem(api, late, never_credited)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "transaction_revoked"
+    assert late.balance() == before
     for kind, subtype in (("CONSUMPTION_REQUEST", None), ("TEST", None),
                           ("REFUND_DECLINED", None), ("ONE_TIME_CHARGE", None),
                           ("DID_RENEW", "BILLING_RECOVERY")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -386,6 +387,72 @@ def test_iap_refund_with_shortfall(call: Any, sql: SqlRunner) -> None:
                "and reason = 'iap_refund'", user) == [(-6, 4)]
     with raises("PT404", "not_found"):
         call("apply_iap_refund", new_user(sql), tx)
+    assert ledger_violations(sql, [user]) == []
+
+
+def _notify_refund(conn: psycopg.Connection[Any], tx: str) -> Any:
+    row = conn.execute("select public.apply_app_store_notification(%s, 'REFUND', null, %s)",
+                       (uuid.uuid4(), tx)).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_purchase_refunded_before_it_is_redeemed_is_never_credited(
+    stack: RunningStack, call: Any, sql: SqlRunner
+) -> None:
+    user, tx = new_user(sql), f"tx-{uuid.uuid4()}"
+    with psycopg.connect(stack.config.superuser_db_url, autocommit=True) as conn:
+        assert _notify_refund(conn, tx)["outcome"] == "no_purchase"
+    with raises("PT422", "transaction_revoked") as info:
+        call("add_credits", user, 10, "iap_purchase", tx)
+    assert detail(info) == {"transaction_id": tx}
+    assert balance(sql, user) == (0, 0)
+    assert ledger_violations(sql, [user]) == []
+
+
+@pytest.mark.parametrize("first", ["redemption", "notification"])
+def test_a_refund_and_its_redemption_at_once_never_both_miss(
+    stack: RunningStack, sql: SqlRunner, first: str
+) -> None:
+    """Whichever commits first, the other sees it: refunded, or refused; never credited
+    and kept. The first holds its transaction open while the second starts."""
+    user, tx = new_user(sql), f"tx-{uuid.uuid4()}"
+    url = stack.config.superuser_db_url
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as other:
+        holder.execute("set role service_role")
+        other.execute("set role service_role")
+        other.execute("set lock_timeout = '10s'")
+
+        def redeem(conn: psycopg.Connection[Any]) -> Any:
+            return conn.execute("select public.add_credits(%s, 10, 'iap_purchase', %s)",
+                                (user, tx)).fetchone()
+
+        started = threading.Event()
+        answers: dict[str, Any] = {}
+
+        def second() -> None:
+            started.set()
+            try:
+                answers["second"] = (_notify_refund(other, tx) if first == "redemption"
+                                     else redeem(other))
+            except psycopg.Error as exc:
+                answers["second"] = exc.sqlstate
+        if first == "redemption":
+            redeem(holder)
+        else:
+            _notify_refund(holder, tx)
+        thread = threading.Thread(target=second)
+        thread.start()
+        started.wait()
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second side must wait for the first to commit"
+        holder.commit()
+        thread.join(timeout=10)
+    if first == "redemption":
+        assert answers["second"]["outcome"] == "refunded"
+    else:
+        assert answers["second"] == "PT422"
+    assert balance(sql, user)[0] == 0
     assert ledger_violations(sql, [user]) == []
 
 
