@@ -5,7 +5,6 @@ catalog, and the generation finisher with the providers whose webhooks it receiv
 
 from __future__ import annotations
 
-import time
 from uuid import UUID
 
 import httpx
@@ -15,14 +14,11 @@ from .._async.admin import AsyncRendioAdmin
 from .._async.client import AsyncRendioClient
 from ..apple import DeviceCheckClient, StoreKitVerifier
 from ..config import RendioConfig
+from ..generation.catalog import ModelCache
 from ..generation.finisher import Finisher
 from ..generation.providers.base import Provider
 from ..models import Model
 from ..tokens import TokenVerifier
-
-# The catalog changes by `rendio models seed`; a minute of staleness is harmless because
-# create_video_job checks availability and cost itself.
-MODEL_CACHE_SECONDS = 60.0
 
 
 class Runtime:
@@ -35,8 +31,7 @@ class Runtime:
         # Apple: both check their settings on first use, so the API starts without them.
         self.devicecheck = DeviceCheckClient.from_config(config)
         self.storekit = StoreKitVerifier.from_config(config)
-        self._models: dict[UUID, Model] = {}
-        self._models_loaded_at = float("-inf")
+        self.models = ModelCache(self.admin)
         # Webhooks finish jobs as the worker's poller does (whichever comes first).
         self.finisher = Finisher(self.admin)
         self._provider_http: httpx.AsyncClient | None = None
@@ -44,11 +39,7 @@ class Runtime:
 
     async def model(self, model_id: UUID) -> Model | None:
         """The catalog's model (reloaded once when unknown or stale)."""
-        stale = time.monotonic() - self._models_loaded_at > MODEL_CACHE_SECONDS
-        if stale or model_id not in self._models:
-            self._models = {m.id: m for m in await self.admin.list_models()}
-            self._models_loaded_at = time.monotonic()
-        return self._models.get(model_id)
+        return await self.models.get(model_id)
 
     def provider(self, name: str) -> Provider:
         """The adapter of provider `name` (made on first use: the API starts without

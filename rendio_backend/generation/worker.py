@@ -48,6 +48,7 @@ from .._core import idempotency
 from ..config import RendioConfig
 from ..errors import ConfigurationError, ModelUnavailable, ProviderError, RendioError
 from ..models import JobStatus, Model, VideoJob
+from .catalog import ModelCache
 from .events import job_event
 from .finisher import Finisher, FinishOutcome, StageHook
 from .providers.base import Provider, ProviderRequest, RequestState
@@ -59,7 +60,6 @@ log = logging.getLogger("rendio.generation")
 STAGES = ("before_submit", "after_submit", "mid_upload", "before_complete")
 PAUSE_ENV = "RENDIO_WORKER_PAUSE_AT"
 WEBHOOK_ENV = "RENDIO_WEBHOOK_BASE_URL"
-_MODELS_SECONDS = 60.0
 
 ProviderFactory = Callable[[str], Provider]
 
@@ -173,8 +173,7 @@ class Worker:
             lambda name: provider_for(name, self.config, http=self._http))
         self._providers: dict[str, Provider] = {}
         self._finisher = Finisher(admin, pause=pause)
-        self._models: dict[UUID, Model] = {}
-        self._models_at = float("-inf")
+        self._models = ModelCache(self.admin)
         self._tasks: dict[asyncio.Task[None], VideoJob] = {}
         # Processing jobs whose poll lease (the wait until their next poll) is ours:
         # released on a stop, so another worker polls them at once.
@@ -358,11 +357,7 @@ class Worker:
 
     # --- catalog and providers -------------------------------------------------------
     async def _model(self, model_id: UUID) -> Model | None:
-        stale = time.monotonic() - self._models_at > _MODELS_SECONDS
-        if stale or model_id not in self._models:
-            self._models = {model.id: model for model in await self.admin.list_models()}
-            self._models_at = time.monotonic()
-        return self._models.get(model_id)
+        return await self._models.get(model_id)
 
     def _provider(self, name: str) -> Provider:
         provider = self._providers.get(name)
