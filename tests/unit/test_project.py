@@ -96,3 +96,15 @@ def test_error_messages_say_what_and_how_much() -> None:
                                     "details": '{"resource": "user"}'}))
     assert isinstance(model, NotFound) and model.code == user.code == "not_found"
     assert "model not found" in str(model) and "user not found" in str(user)
+
+
+def test_no_shipped_migration_is_dated_in_the_future() -> None:
+    """`rendio db new` stamps the current UTC time; a shipped migration dated later
+    would sort after a user's new one and make `db migrate` refuse to apply it."""
+    from datetime import UTC, datetime
+
+    from tests.support.stack import MIGRATIONS
+
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    future = [path.name for path in MIGRATIONS.glob("*.sql") if path.name[:14] > now]
+    assert future == []
