@@ -153,6 +153,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     with scratch_stack() as (stack, _):
         stack.up(migrations_dir=find_project(REPO).migrations_dir)
         config = stack.config

@@ -404,7 +404,7 @@ ALTER FUNCTION private.lock_notified_transaction() OWNER TO postgres;
 -- Name: FUNCTION lock_notified_transaction(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.lock_notified_transaction() IS 'Trigger: a REFUND/REVOKE notification waits for a redemption of its transaction.';
+COMMENT ON FUNCTION private.lock_notified_transaction() IS 'Trigger: a REFUND/REVOKE/REFUND_REVERSED notification waits for a redemption of its transaction.';
 
 --
 -- Name: lock_user_balance(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -535,7 +535,13 @@ begin
     if p_reason = 'iap_purchase' and exists (
             select 1 from private.app_store_notifications n
              where n.transaction_id = p_transaction_id
-               and n.notification_type in ('REFUND', 'REVOKE')) then
+               and n.notification_type in ('REFUND', 'REVOKE')
+               and not exists (
+                   select 1 from private.app_store_notifications r
+                    where r.transaction_id = p_transaction_id
+                      and r.notification_type = 'REFUND_REVERSED'
+                      and coalesce(r.signed_at, r.received_at)
+                          > coalesce(n.signed_at, n.received_at))) then
         raise exception using errcode = 'PT422', message = 'transaction_revoked',
             detail = jsonb_build_object('transaction_id', p_transaction_id)::text;
     end if;
@@ -1638,7 +1644,9 @@ begin
        and j.completed_at > now() - p_within
        and (j.status = 'failed'
             or f.recorded is null
-            or f.recorded not in (f.key, f.bucket || '/' || f.key))
+            -- Storage reads a recorded path without its leading slashes, so they too
+            -- name the job's own file.
+            or ltrim(f.recorded, '/') not in (f.key, f.bucket || '/' || f.key))
        and exists (select 1 from storage.objects o
                     where o.bucket_id = f.bucket and o.name = f.key)
      order by j.completed_at, f.bucket
@@ -2355,7 +2363,7 @@ CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF email, is_anonymous, raw_app
 -- Name: app_store_notifications app_store_notifications_lock_transaction; Type: TRIGGER; Schema: private; Owner: postgres
 --
 
-CREATE TRIGGER app_store_notifications_lock_transaction BEFORE INSERT ON private.app_store_notifications FOR EACH ROW WHEN (((new.transaction_id IS NOT NULL) AND (new.notification_type = ANY (ARRAY['REFUND'::text, 'REVOKE'::text])))) EXECUTE FUNCTION private.lock_notified_transaction();
+CREATE TRIGGER app_store_notifications_lock_transaction BEFORE INSERT ON private.app_store_notifications FOR EACH ROW WHEN (((new.transaction_id IS NOT NULL) AND (new.notification_type = ANY (ARRAY['REFUND'::text, 'REVOKE'::text, 'REFUND_REVERSED'::text])))) EXECUTE FUNCTION private.lock_notified_transaction();
 
 --
 -- Name: video_jobs enforce_jobs_in_flight; Type: TRIGGER; Schema: public; Owner: postgres

@@ -158,11 +158,14 @@ class Finisher:
         current = await self._admin.get_job(job.job_id)
         if current.status is not JobStatus.FAILED:
             return
-        await self._admin.remove_objects(storage.VIDEOS_BUCKET, [video_path])
+        removed = [f"{storage.VIDEOS_BUCKET}/{key}" for key in await self._admin.remove_objects(
+            storage.VIDEOS_BUCKET, [video_path])]
         if thumbnail_path is not None:
-            await self._admin.remove_objects(storage.THUMBNAILS_BUCKET, [thumbnail_path])
+            removed += [f"{storage.THUMBNAILS_BUCKET}/{key}" for key in
+                        await self._admin.remove_objects(storage.THUMBNAILS_BUCKET,
+                                                         [thumbnail_path])]
         job_event("orphans_removed", job, provider=None, reason="failed_while_storing",
-                  thumbnail=thumbnail_path is not None)
+                  files=removed)
 
     # --- steps -----------------------------------------------------------------------
     async def _stage(self, stage: str, job: VideoJob) -> None:

@@ -348,8 +348,14 @@ class Worker:
             log.info("swept stuck jobs", extra={"event": "swept", "jobs": swept,
                                                 "worker": self.worker_id})
         # A finisher killed between its upload and its cleanup leaves a failed job's
-        # files behind; the next sweep, of any worker, removes them.
-        strays = await self.admin.remove_stray_files()
+        # files behind; the next sweep, of any worker, removes them. Storage being down
+        # is no reason to stop claiming: the next sweep tries again.
+        try:
+            strays = await self.admin.remove_stray_files()
+        except RendioError as exc:
+            log.warning("removing stray files failed: %s", exc, extra={
+                "event": "strays_failed", "worker": self.worker_id})
+            return
         if strays.files_removed:
             log.info("removed stray files", extra={
                 "event": "strays_removed", "files": strays.files_removed,

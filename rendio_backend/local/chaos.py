@@ -267,6 +267,8 @@ class Campaign:
         self.outcomes = outcomes(options.deadline_seconds)
         self.workers = [WorkerProcess(stack.config, i, options.worker_concurrency, log_dir)
                         for i in range(options.workers)]
+        # Worker logs are appended to: this campaign's lines start past these offsets.
+        self._log_starts = {worker.log_path: _size(worker.log_path) for worker in self.workers}
         self.user_ids: list[uuid.UUID] = []
         self.total = options.users * options.generations
         self.created = 0
@@ -648,18 +650,17 @@ class Campaign:
                          report.client_errors[:3]))
 
     def _logged_files(self, event: str) -> int:
-        """Files named by the workers' `event` log lines (JSON, one per line)."""
+        """Files named by this campaign's `event` lines in the workers' JSON logs."""
         count = 0
-        for worker in self.workers:
-            with contextlib.suppress(OSError):
-                for line in worker.log_path.read_text(encoding="utf-8").splitlines():
+        for path, start in self._log_starts.items():
+            with contextlib.suppress(OSError), path.open("rb") as log:
+                log.seek(start)
+                for line in log.read().decode("utf-8", "replace").splitlines():
                     if f'"event": "{event}"' not in line:
                         continue
                     with contextlib.suppress(ValueError):
-                        record = json.loads(line)
-                        files = record.get("files")
-                        count += len(files) if isinstance(files, list) else (
-                            2 if record.get("thumbnail") else 1)
+                        files = json.loads(line).get("files")
+                        count += len(files) if isinstance(files, list) else 0
         return count
 
     async def _check_videos(self, admin: AsyncRendioAdmin, http: httpx.AsyncClient,
@@ -686,6 +687,13 @@ class Campaign:
         self.report.check("no completed job without its video (stored, an MP4)",
                           not missing, f"{len(completed)} videos fetched" if not missing
                           else f"{len(missing)}: " + "; ".join(missing[:3]))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def run_campaign(options: ChaosOptions, *, stack: Stack | None = None,

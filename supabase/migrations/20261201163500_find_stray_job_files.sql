@@ -45,7 +45,9 @@ begin
        and j.completed_at > now() - p_within
        and (j.status = 'failed'
             or f.recorded is null
-            or f.recorded not in (f.key, f.bucket || '/' || f.key))
+            -- Storage reads a recorded path without its leading slashes, so they too
+            -- name the job's own file.
+            or ltrim(f.recorded, '/') not in (f.key, f.bucket || '/' || f.key))
        and exists (select 1 from storage.objects o
                     where o.bucket_id = f.bucket and o.name = f.key)
      order by j.completed_at, f.bucket

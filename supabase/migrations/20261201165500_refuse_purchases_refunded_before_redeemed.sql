@@ -4,9 +4,10 @@
 -- /update-credits (the app was offline, or the user asked for a refund at once). The
 -- notification found no purchase and was recorded as no_purchase, and the later
 -- redemption credited the refunded purchase in full. Now add_credits refuses an
--- iap_purchase whose transaction has a REFUND/REVOKE notification on record: PT422
--- transaction_revoked {"transaction_id"} (a replay of a purchase credited before its
--- refund still answers already_processed, as the refund was applied to it).
+-- iap_purchase whose transaction has a REFUND/REVOKE notification on record that no
+-- later REFUND_REVERSED undid (by Apple's signedDate): PT422 transaction_revoked
+-- {"transaction_id"}. A replay of a purchase credited before its refund still answers
+-- already_processed, as the refund was applied to it.
 --
 -- The two sides serialize on the transaction id (a transaction advisory lock, taken
 -- before any user row in both, so the lock order is the same): the redemption and
@@ -47,12 +48,13 @@ $$;
 revoke all on function private.lock_notified_transaction()
     from public, anon, authenticated, service_role;
 comment on function private.lock_notified_transaction() is
-    'Trigger: a REFUND/REVOKE notification waits for a redemption of its transaction.';
+    'Trigger: a REFUND/REVOKE/REFUND_REVERSED notification waits for a redemption of its transaction.';
 
 create trigger app_store_notifications_lock_transaction
     before insert on private.app_store_notifications
     for each row
-    when (new.transaction_id is not null and new.notification_type in ('REFUND', 'REVOKE'))
+    when (new.transaction_id is not null
+          and new.notification_type in ('REFUND', 'REVOKE', 'REFUND_REVERSED'))
     execute function private.lock_notified_transaction();
 
 
@@ -116,7 +118,13 @@ begin
     if p_reason = 'iap_purchase' and exists (
             select 1 from private.app_store_notifications n
              where n.transaction_id = p_transaction_id
-               and n.notification_type in ('REFUND', 'REVOKE')) then
+               and n.notification_type in ('REFUND', 'REVOKE')
+               and not exists (
+                   select 1 from private.app_store_notifications r
+                    where r.transaction_id = p_transaction_id
+                      and r.notification_type = 'REFUND_REVERSED'
+                      and coalesce(r.signed_at, r.received_at)
+                          > coalesce(n.signed_at, n.received_at))) then
         raise exception using errcode = 'PT422', message = 'transaction_revoked',
             detail = jsonb_build_object('transaction_id', p_transaction_id)::text;
     end if;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -390,9 +391,10 @@ def test_iap_refund_with_shortfall(call: Any, sql: SqlRunner) -> None:
     assert ledger_violations(sql, [user]) == []
 
 
-def _notify_refund(conn: psycopg.Connection[Any], tx: str) -> Any:
-    row = conn.execute("select public.apply_app_store_notification(%s, 'REFUND', null, %s)",
-                       (uuid.uuid4(), tx)).fetchone()
+def _notify_refund(conn: psycopg.Connection[Any], tx: str, kind: str = "REFUND",
+                   signed_at: str | None = None) -> Any:
+    row = conn.execute("select public.apply_app_store_notification(%s, %s, null, %s, %s)",
+                       (uuid.uuid4(), kind, tx, signed_at)).fetchone()
     assert row is not None
     return row[0]
 
@@ -407,6 +409,22 @@ def test_a_purchase_refunded_before_it_is_redeemed_is_never_credited(
         call("add_credits", user, 10, "iap_purchase", tx)
     assert detail(info) == {"transaction_id": tx}
     assert balance(sql, user) == (0, 0)
+    assert ledger_violations(sql, [user]) == []
+
+
+def test_a_refund_apple_reversed_no_longer_refuses_the_purchase(
+    stack: RunningStack, call: Any, sql: SqlRunner
+) -> None:
+    user, tx = new_user(sql), f"tx-{uuid.uuid4()}"
+    with psycopg.connect(stack.config.superuser_db_url, autocommit=True) as conn:
+        _notify_refund(conn, tx, "REFUND", "2026-11-01T10:00:00Z")
+        # A reversal signed before the refund does not undo it ...
+        _notify_refund(conn, tx, "REFUND_REVERSED", "2026-11-01T09:00:00Z")
+        with raises("PT422", "transaction_revoked"):
+            call("add_credits", user, 10, "iap_purchase", tx)
+        # ... one signed after it does.
+        _notify_refund(conn, tx, "REFUND_REVERSED", "2026-11-01T11:00:00Z")
+    assert call("add_credits", user, 10, "iap_purchase", tx)["credits_remaining"] == 10
     assert ledger_violations(sql, [user]) == []
 
 
@@ -444,10 +462,21 @@ def test_a_refund_and_its_redemption_at_once_never_both_miss(
         thread = threading.Thread(target=second)
         thread.start()
         started.wait()
-        thread.join(timeout=1.0)
-        assert thread.is_alive(), "the second side must wait for the first to commit"
+        # The second side waits on the first's transaction lock until it commits.
+        deadline = time.monotonic() + 10
+        waiting = False
+        with psycopg.connect(url, autocommit=True) as watcher:
+            while not waiting and time.monotonic() < deadline:
+                row = watcher.execute(
+                    "select count(*) from pg_locks where locktype = 'advisory' "
+                    "and not granted and pid = %s", (other.info.backend_pid,)).fetchone()
+                waiting = bool(row and row[0])
+                time.sleep(0.02)
+        assert waiting, "the second side must wait for the first to commit"
+        assert thread.is_alive()
         holder.commit()
         thread.join(timeout=10)
+        assert not thread.is_alive()
     if first == "redemption":
         assert answers["second"]["outcome"] == "refunded"
     else:

@@ -288,9 +288,13 @@ def test_stray_files_go_and_what_jobs_hold_stays(config: RendioConfig, admin: Re
     # Completed with both (one path with its bucket's prefix, one without).
     admin.complete_job(whole, video_path=stored[whole][0],
                        thumbnail_path=stored[whole][1].removeprefix("thumbnails/"))
-    # Three jobs in flight at most: these two come once the first three finished.
+    # Three jobs in flight at most: these come once the first three finished.
     running, long_ago = job_with_files("still running"), job_with_files("long ago")
     admin.fail_job(long_ago, "deadline_exceeded")
+    # Recorded with a leading slash, which Storage ignores: still the job's own files.
+    slashed = job_with_files("slashed")
+    admin.complete_job(slashed, video_path="/" + stored[slashed][0],
+                       thumbnail_path="//" + stored[slashed][1].removeprefix("thumbnails/"))
     sql("update public.video_jobs set completed_at = now() - interval '3 hours' "
         "where job_id = %s", long_ago)
 
@@ -304,12 +308,13 @@ def test_stray_files_go_and_what_jobs_hold_stays(config: RendioConfig, admin: Re
                    f"{user_id}/%")
         return {str(row[0]) for row in rows}
 
-    assert left() == {stored[bare][0], *stored[whole], *stored[running], *stored[long_ago]}
+    assert left() == {stored[bare][0], *stored[whole], *stored[running], *stored[long_ago],
+                      *stored[slashed]}
     assert not {n for n in admin.remove_stray_files().files_removed if str(user_id) in n}
     # Further back, the long-ago failure's files are found too; the rest stays.
     wider = admin.remove_stray_files(timedelta(hours=4))
     assert {n for n in wider.files_removed if str(user_id) in n} == set(stored[long_ago])
-    assert left() == {stored[bare][0], *stored[whole], *stored[running]}
+    assert left() == {stored[bare][0], *stored[whole], *stored[running], *stored[slashed]}
     with pytest.raises(InvalidRequest):
         admin.remove_stray_files(0)
 
