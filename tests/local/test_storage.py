@@ -360,6 +360,12 @@ def test_public_route_only_for_public_buckets(config: Any, admin: Client,
         assert httpx.get(url).content == b"public bytes"
         private = httpx.get(f"{config.api_url}/storage/v1/object/public/{bucket}/x/y.txt")
         assert private.status_code == 400 and private.json()["statusCode"] == "404"
+        # An object that exists in the private bucket answers exactly as a missing one:
+        # the public route tells nobody which private objects exist.
+        hidden = f"probe-{uuid.uuid4().hex[:8]}.txt"
+        admin.storage.from_(bucket).upload(hidden, b"private bytes")
+        existing = httpx.get(f"{config.api_url}/storage/v1/object/public/{bucket}/{hidden}")
+        assert (existing.status_code, existing.json()) == (400, private.json())
     finally:
         admin.storage.empty_bucket(name)
         admin.storage.delete_bucket(name)

@@ -48,17 +48,12 @@ class ObjectDownloads:
 
     async def get_public_object(self, request: Request) -> Response:
         bucket, name = request.path_params["bucket"], request.path_params["name"]
-        must_be_valid_bucket_name(bucket)
-        must_be_valid_key(name)
 
         async def lookup() -> DictRow:
-            async with self.context.transaction(SERVICE, request,
-                                                "storage.object.get_public") as tx:
-                found = await store.find_bucket(tx, bucket)
-                row = await store.find_object(tx, bucket, name)
-            if found is None or not found["public"]:
-                raise errors.no_such_bucket()
-            return row
+            # The bucket is checked first: a private bucket answers the same whether the
+            # object exists or not.
+            return await self._find_readable(request, ANON, bucket, name,
+                                             "storage.object.get_public", public_route=True)
 
         return await self.stream(request, bucket, name, lookup)
 
