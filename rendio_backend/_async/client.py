@@ -434,15 +434,19 @@ class AsyncRendioClient(AsyncBase):
         return response
 
     # --- storage ------------------------------------------------------------------------
-    async def video_url(self, job_id: uuid.UUID | str, *,
+    async def video_url(self, job: VideoJob | uuid.UUID | str, *,
                         expires_in: int = storage.DEFAULT_SIGNED_URL_SECONDS) -> str:
-        """A signed URL of a completed job's video, valid for `expires_in` seconds."""
-        return await self._signed(job_id, storage.VIDEOS_BUCKET, expires_in)
+        """A signed URL of a completed job's video, valid for `expires_in` seconds.
 
-    async def thumbnail_url(self, job_id: uuid.UUID | str, *,
+        `job` is its id, or the job already read (no second read of its row).
+        """
+        return await self._signed(job, storage.VIDEOS_BUCKET, expires_in)
+
+    async def thumbnail_url(self, job: VideoJob | uuid.UUID | str, *,
                             expires_in: int = storage.DEFAULT_SIGNED_URL_SECONDS) -> str:
-        """A signed URL of a completed job's thumbnail, valid for `expires_in` seconds."""
-        return await self._signed(job_id, storage.THUMBNAILS_BUCKET, expires_in)
+        """A signed URL of a completed job's thumbnail, valid for `expires_in` seconds
+        (`job` as for `video_url`)."""
+        return await self._signed(job, storage.THUMBNAILS_BUCKET, expires_in)
 
     async def download_video(self, job_id: uuid.UUID | str) -> bytes:
         """The bytes of a completed job's video."""
@@ -481,19 +485,22 @@ class AsyncRendioClient(AsyncBase):
             bucket = self._storage(token).from_(storage.UPLOADS_BUCKET)
             return await bucket.download(storage.object_key(storage.UPLOADS_BUCKET, path))
 
-    async def _object_path(self, job_id: uuid.UUID | str, bucket: str) -> tuple[str, str]:
-        job = await self.get_job(job_id)
+    async def _object_path(self, job: VideoJob | uuid.UUID | str,
+                           bucket: str) -> tuple[str, str]:
+        if not isinstance(job, VideoJob):
+            job = await self.get_job(job)
         stored = job.video_url if bucket == storage.VIDEOS_BUCKET else job.thumbnail_url
         if not stored:
             raise NotFound(f"the job has no {'video' if bucket == 'videos' else 'thumbnail'}",
                            details={"resource": bucket, "id": str(job.job_id)})
         return storage.object_key(bucket, stored), await self._token()
 
-    async def _signed(self, job_id: uuid.UUID | str, bucket: str, expires_in: int) -> str:
+    async def _signed(self, job: VideoJob | uuid.UUID | str, bucket: str,
+                      expires_in: int) -> str:
         if expires_in < 1:
             raise InvalidRequest("expires_in must be at least 1 second",
                                  details={"field": "expires_in"})
-        path, token = await self._object_path(job_id, bucket)
+        path, token = await self._object_path(job, bucket)
         with translating():
             signed = await self._storage(token).from_(bucket).create_signed_url(path, expires_in)
         return responses.signed_url(signed)

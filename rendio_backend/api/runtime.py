@@ -27,7 +27,7 @@ class Runtime:
         # The API answers a client that retries with its own key: one attempt per call.
         self.admin = AsyncRendioAdmin(config, max_retries=0)
         self.users = AsyncRendioClient(config)
-        self.verifier = TokenVerifier(config, jwt_secret=config.jwt_secret)
+        self.verifier = TokenVerifier(config)
         # Apple: both check their settings on first use, so the API starts without them.
         self.devicecheck = DeviceCheckClient.from_config(config)
         self.storekit = StoreKitVerifier.from_config(config)

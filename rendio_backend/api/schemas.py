@@ -81,3 +81,8 @@ class ErrorBody(BaseModel):
     """Every error: a stable `code`, a message, and details beside them."""
 
     error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's documented error answers: each status in the envelope (ErrorBody)."""
+    return {status: {"model": ErrorBody} for status in statuses}

@@ -87,7 +87,8 @@ def _millis(value: int | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class VerifiedTransaction:
-    """The fields of a verified StoreKit 2 transaction that the credit rules use."""
+    """A verified StoreKit 2 transaction: the fields the credit rules use (id, product,
+    quantity, appAccountToken, revocation) and those a log or an operator reads."""
 
     transaction_id: str
     original_transaction_id: str | None

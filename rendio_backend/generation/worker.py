@@ -59,7 +59,6 @@ log = logging.getLogger("rendio.generation")
 # The stages a worker may be told to pause at (RENDIO_WORKER_PAUSE_AT), in job order.
 STAGES = ("before_submit", "after_submit", "mid_upload", "before_complete")
 PAUSE_ENV = "RENDIO_WORKER_PAUSE_AT"
-WEBHOOK_ENV = "RENDIO_WEBHOOK_BASE_URL"
 
 ProviderFactory = Callable[[str], Provider]
 

@@ -12,7 +12,6 @@ grant, the answer is 503 and a retry sets it (the claim is already this user's).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -20,14 +19,13 @@ from fastapi import APIRouter
 from ...errors import NotFound
 from ...models import DeviceCheckResult, DeviceClaim, User
 from ..runtime import Runtime
-from ..schemas import DeviceCheckRequest, ErrorBody
+from ..schemas import DeviceCheckRequest, error_responses
 from ..security import CurrentCaller, CurrentRuntime
 from ._apple import answering_apple_errors
 
 router = APIRouter(tags=["credits"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 413, 503)}
+_ERRORS = error_responses(400, 401, 413, 503)
 
 
 async def _claim(runtime: Runtime, device_id: str) -> DeviceClaim | None:

@@ -7,7 +7,7 @@ validates the settings against the model and shapes the answer.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header
@@ -15,13 +15,12 @@ from fastapi.responses import JSONResponse
 
 from ..._core.settings import validate_settings
 from ..errors import ApiError
-from ..schemas import ErrorBody, GenerateVideoRequest, JobAccepted
+from ..schemas import GenerateVideoRequest, JobAccepted, error_responses
 from ..security import CurrentCaller, CurrentRuntime
 
 router = APIRouter(tags=["generation"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 402, 404, 409, 413, 422, 429)}
+_ERRORS = error_responses(400, 401, 402, 404, 409, 413, 422, 429)
 
 
 def _idempotency_key(value: str | None) -> UUID:

@@ -7,15 +7,16 @@ security decides what is theirs: another user's job is simply not found (404, ne
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 
 from ...models import FailureReason, JobStatus, VideoJobSummary, VideoStatus
 from ...models import VideoJob as JobRow
-from ..schemas import ErrorBody, VideoJobsPage
+from ..schemas import VideoJobsPage, error_responses
 from ..security import CurrentCaller, CurrentRuntime
 
 router = APIRouter(tags=["jobs"])
@@ -25,8 +26,11 @@ SIGNED_URL_SECONDS = 3600
 GENERATION_FAILED = FailureReason(
     code="generation_failed",
     message="The video could not be generated. The credits it cost were refunded.")
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 404)}
+_ERRORS = error_responses(400, 401, 404)
+
+
+async def _none() -> str | None:
+    return None
 
 
 def _job(row: JobRow) -> dict[str, object]:
@@ -47,10 +51,12 @@ async def get_video_status(
     status = VideoStatus.model_validate(_job(row))
     if row.status is JobStatus.COMPLETED:
         expires = datetime.now(UTC) + timedelta(seconds=SIGNED_URL_SECONDS)
-        video = await user.video_url(job_id, expires_in=SIGNED_URL_SECONDS) \
-            if row.video_url else None
-        thumbnail = await user.thumbnail_url(job_id, expires_in=SIGNED_URL_SECONDS) \
-            if row.thumbnail_url else None
+        # Signed from the row just read (RLS already let the caller see it), both at once.
+        video, thumbnail = await asyncio.gather(
+            user.video_url(row, expires_in=SIGNED_URL_SECONDS) if row.video_url
+            else _none(),
+            user.thumbnail_url(row, expires_in=SIGNED_URL_SECONDS) if row.thumbnail_url
+            else _none())
         status = status.model_copy(update={"video_url": video, "thumbnail_url": thumbnail,
                                            "urls_expire_at": expires})
     elif row.status is JobStatus.FAILED:

@@ -9,7 +9,6 @@ once per transactionId, `apply_app_store_notification` once per notificationUUID
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter
 
@@ -18,9 +17,9 @@ from ...models import CreditReason, CreditRedemption
 from ..errors import ApiError
 from ..schemas import (
     AppleNotificationRequest,
-    ErrorBody,
     NotificationReceipt,
     UpdateCreditsRequest,
+    error_responses,
 )
 from ..security import CurrentCaller, CurrentRuntime
 from ._apple import answering_apple_errors
@@ -29,12 +28,8 @@ log = logging.getLogger("rendio.api")
 router = APIRouter(tags=["purchases"])
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody} for status in statuses}
-
-
 @router.post("/update-credits", response_model=CreditRedemption,
-             responses=_errors(400, 401, 409, 413, 422, 503))
+             responses=error_responses(400, 401, 409, 413, 422, 503))
 async def update_credits(
     body: UpdateCreditsRequest,
     caller: CurrentCaller,
@@ -79,7 +74,7 @@ async def update_credits(
 
 
 @router.post("/apple/notifications", response_model=NotificationReceipt,
-             responses=_errors(400, 413, 503))
+             responses=error_responses(400, 413, 503))
 async def apple_notification(
     body: AppleNotificationRequest,
     runtime: CurrentRuntime,

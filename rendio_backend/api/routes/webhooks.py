@@ -16,17 +16,14 @@ answers 503 so fal tries again, while the poller retries on its own too.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from ...errors import NotFound, ProviderError, RendioError
-from ...generation.finisher import FinishOutcome
 from ...generation.providers.base import WebhookRejected
-from ...models import JobStatus
 from ..errors import ApiError
-from ..schemas import ErrorBody
+from ..schemas import error_responses
 from ..security import CurrentRuntime
 
 log = logging.getLogger("rendio.api")
@@ -40,12 +37,8 @@ class WebhookReceipt(BaseModel):
     outcome: str
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody} for status in statuses}
-
-
 @router.post("/webhooks/fal", response_model=WebhookReceipt,
-             responses=_errors(400, 401, 413, 503))
+             responses=error_responses(400, 401, 413, 503))
 async def fal_webhook(request: Request, runtime: CurrentRuntime) -> WebhookReceipt:
     """fal's completion webhook for a queued request (the signature is the auth)."""
     provider = runtime.provider("fal")
@@ -65,9 +58,6 @@ async def fal_webhook(request: Request, runtime: CurrentRuntime) -> WebhookRecei
     except NotFound:
         log.info("fal webhook for unknown request %s", event.request_id)
         return WebhookReceipt(request_id=event.request_id, outcome="unknown_request")
-    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        return WebhookReceipt(request_id=event.request_id,
-                              outcome=FinishOutcome.ALREADY_FINAL.value)
     try:
         outcome = await runtime.finisher.finish(job, event.result, provider=provider.name)
     except NotFound:  # the job went with its user meanwhile: nothing left to finish

@@ -93,6 +93,6 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def input_of(model: Model, job: VideoJob) -> dict[str, Any]:
+def input_of(job: VideoJob) -> dict[str, Any]:
     """The provider input for a job: its prompt and its validated settings."""
     return {"prompt": job.prompt, **job.settings}

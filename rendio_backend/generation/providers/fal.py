@@ -300,7 +300,7 @@ class FalProvider(HttpAdapter):
         response = await self._send(
             "POST", f"{self.base_url}/{model.provider_model_id.strip('/')}", submit=True,
             model_id=model.provider_model_id, headers=self._headers(), params=params,
-            json=input_of(model, job))
+            json=input_of(job))
         body = json_object(self.name, response)
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not request_id:

@@ -66,7 +66,7 @@ def _is_pixel_ratio(value: str) -> bool:
 def submission(model: Model, job: VideoJob) -> tuple[str, dict[str, Any]]:
     """(path, body) of the create call for a job; settings Runway has no name for are
     left out."""
-    values = input_of(model, job)
+    values = input_of(job)
     body: dict[str, Any] = {"model": model.provider_model_id,
                             "promptText": values.get("prompt")}
     aspect = values.get("ratio") or values.get("aspect_ratio")
