@@ -55,9 +55,12 @@ def config(url: str | None, anon_key: str | None,
 
     stack = local_stack(url)
     if stack is not None:
-        keys = {"anon_key": anon_key, "service_role_key": service_role_key}
-        return stack.rendio_config().model_copy(
-            update={name: value for name, value in keys.items() if value})
+        # Its URL and keys only: operator commands need no Apple or provider fakes
+        # (StackConfig.rendio_config() would load them, and write their keys once).
+        return RendioConfig(supabase_url=stack.api_url,
+                            anon_key=anon_key or stack.publishable_key,
+                            service_role_key=service_role_key or stack.secret_key,
+                            jwt_secret=stack.jwt_secret)
     return RendioConfig.from_env(supabase_url=url, anon_key=anon_key,
                                  service_role_key=service_role_key)
 

@@ -1,8 +1,9 @@
 """`rendio maintenance`: the sweeper, stray files, the idempotency-key purge, the archive.
 
 Each step is one SQL function (pg_cron can schedule them on hosted Supabase, see the
-README) called with the service role, like the workers do: the project is the one named
-by SUPABASE_URL / SUPABASE_SECRET_KEY (environment or .env; default: the local stack).
+README) called with the service role, like the workers do, on the project the other
+operator commands use: --url / --service-role-key, else SUPABASE_URL /
+SUPABASE_SECRET_KEY (environment or .env), else the project's local stack.
 Removing stray files and archiving go through the Storage API, which SQL cannot do.
 One line per step says what it did; `--json` prints one object instead.
 """
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import _console
+from . import _console, _options
+from ._options import AnonKey, ServiceRoleKey, Url
 
 if TYPE_CHECKING:
     from rendio_backend import RendioAdmin
@@ -93,17 +95,17 @@ def _archive(admin: RendioAdmin, say: Say, age: timedelta, text: str) -> dict[st
 
 
 @contextmanager
-def _session(as_json: bool) -> Iterator[tuple[RendioAdmin, Say, dict[str, Any]]]:
-    """The admin, a line printer (silent under --json) and the results to print as JSON."""
-    from rendio_backend import RendioAdmin
-
+def _session(as_json: bool, url: str | None, anon_key: str | None,
+             service_role_key: str | None) -> Iterator[tuple[RendioAdmin, Say, dict[str, Any]]]:
+    """The admin of the project the options name (see `_options.config`), a line printer
+    (silent under --json) and the results to print as JSON."""
     results: dict[str, Any] = {}
 
     def say(line: str) -> None:
         if not as_json:
             _console.out.print(line, markup=False, soft_wrap=True)
 
-    with RendioAdmin() as admin:
+    with _options.admin(url, anon_key, service_role_key) as admin:
         yield admin, say, results
     if as_json:
         _console.print_json(results)
@@ -114,6 +116,7 @@ def run(
     stuck_after: StuckAfter = "2h",
     strays_within: StrayWithin = "7d",
     archive_after: ArchiveAfter = "90d",
+    url: Url = None, anon_key: AnonKey = None, service_role_key: ServiceRoleKey = None,
     as_json: Json = False,
 ) -> None:
     """Run every step: fail-stuck, remove-strays, purge-keys, then archive.
@@ -125,7 +128,7 @@ def run(
     stuck = parse_age(stuck_after, "--stuck-after")
     within = parse_age(strays_within, "--strays-within")
     old = parse_age(archive_after, "--archive-after")
-    with _session(as_json) as (admin, say, results):
+    with _session(as_json, url, anon_key, service_role_key) as (admin, say, results):
         results["fail_stuck"] = _fail_stuck(admin, say, stuck, stuck_after)
         results["remove_strays"] = _remove_strays(admin, say, within, strays_within)
         results["purge_keys"] = _purge_keys(admin, say)
@@ -133,7 +136,11 @@ def run(
 
 
 @app.command("fail-stuck")
-def fail_stuck(stuck_after: StuckAfter = "2h", as_json: Json = False) -> None:
+def fail_stuck(
+    stuck_after: StuckAfter = "2h",
+    url: Url = None, anon_key: AnonKey = None, service_role_key: ServiceRoleKey = None,
+    as_json: Json = False,
+) -> None:
     """Fail and refund (exactly once) jobs that will not finish.
 
     \b
@@ -141,12 +148,16 @@ def fail_stuck(stuck_after: StuckAfter = "2h", as_json: Json = False) -> None:
       rendio maintenance fail-stuck --stuck-after 30m
     """
     stuck = parse_age(stuck_after, "--stuck-after")
-    with _session(as_json) as (admin, say, results):
+    with _session(as_json, url, anon_key, service_role_key) as (admin, say, results):
         results["fail_stuck"] = _fail_stuck(admin, say, stuck, stuck_after)
 
 
 @app.command("remove-strays")
-def remove_strays(strays_within: StrayWithin = "7d", as_json: Json = False) -> None:
+def remove_strays(
+    strays_within: StrayWithin = "7d",
+    url: Url = None, anon_key: AnonKey = None, service_role_key: ServiceRoleKey = None,
+    as_json: Json = False,
+) -> None:
     """Remove files stored for finished jobs that the jobs do not hold.
 
     A failed job's video left by a worker killed before its cleanup, say. Workers do
@@ -157,24 +168,31 @@ def remove_strays(strays_within: StrayWithin = "7d", as_json: Json = False) -> N
       rendio maintenance remove-strays --strays-within 30d
     """
     within = parse_age(strays_within, "--strays-within")
-    with _session(as_json) as (admin, say, results):
+    with _session(as_json, url, anon_key, service_role_key) as (admin, say, results):
         results["remove_strays"] = _remove_strays(admin, say, within, strays_within)
 
 
 @app.command("purge-keys")
-def purge_keys(as_json: Json = False) -> None:
+def purge_keys(
+    url: Url = None, anon_key: AnonKey = None, service_role_key: ServiceRoleKey = None,
+    as_json: Json = False,
+) -> None:
     """Delete idempotency keys past their 24 hours.
 
     \b
     Example:
       rendio maintenance purge-keys --json
     """
-    with _session(as_json) as (admin, say, results):
+    with _session(as_json, url, anon_key, service_role_key) as (admin, say, results):
         results["purge_keys"] = _purge_keys(admin, say)
 
 
 @app.command()
-def archive(archive_after: ArchiveAfter = "90d", as_json: Json = False) -> None:
+def archive(
+    archive_after: ArchiveAfter = "90d",
+    url: Url = None, anon_key: AnonKey = None, service_role_key: ServiceRoleKey = None,
+    as_json: Json = False,
+) -> None:
     """Archive old finished jobs; remove their files (and any a pg_cron run queued).
 
     \b
@@ -182,5 +200,5 @@ def archive(archive_after: ArchiveAfter = "90d", as_json: Json = False) -> None:
       rendio maintenance archive --archive-after 180d
     """
     old = parse_age(archive_after, "--archive-after")
-    with _session(as_json) as (admin, say, results):
+    with _session(as_json, url, anon_key, service_role_key) as (admin, say, results):
         results["archive"] = _archive(admin, say, old, archive_after)

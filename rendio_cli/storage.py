@@ -16,8 +16,9 @@ def provision(
     url: Url = None, anon_key: AnonKey = None, service_role_key: ServiceRoleKey = None,
     as_json: Json = False,
 ) -> None:
-    """Create or update the videos and thumbnails buckets (private, size limits, MIME
-    allow-lists). Idempotent: one line per bucket says created, updated or unchanged.
+    """Create or update the app's buckets: videos, thumbnails and user_uploads (private,
+    size limits, MIME allow-lists). Idempotent: one line per bucket says created, updated
+    or unchanged.
 
     \b
     Example:

@@ -7,6 +7,7 @@
 - `catalog`: the model catalog file, its models and the catalog diff
 - `responses`: the shapes PostgREST, the SQL functions and Storage answer with
 - `tokens`: what a JWT says, read without verifying it
+- `settings`: a model's generation settings as a JSON Schema, and their check
 
 Shared by the sync and async facades, so both stay thin and this is tested without a
 stack.

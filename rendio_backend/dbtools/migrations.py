@@ -162,8 +162,6 @@ def new_migration(name: str, migrations_dir: Path, *, now: datetime | None = Non
     return path
 
 
-# --- connections --------------------------------------------------------------------
-
 # --- history ------------------------------------------------------------------------
 
 

@@ -33,7 +33,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,21 +297,3 @@ def _table_privileges(line: str) -> str | None:
     else:
         spelled = ",".join(p for p in _TABLE_PRIVILEGE_ORDER if p in rest)
     return f"{match['head']}{spelled} ON {match['tail']}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m rendio_backend.dbtools.schema SUPERUSER_URL`: print the snapshot."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0].startswith("-"):
-        print("usage: python -m rendio_backend.dbtools.schema SUPERUSER_URL", file=sys.stderr)
-        return 2
-    try:
-        sys.stdout.write(dump_schema(args[0]))
-    except SchemaDumpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

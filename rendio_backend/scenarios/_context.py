@@ -65,7 +65,7 @@ class SimulationOptions:
 
 
 class Context:
-    """One flow's connections and the guests it made (closed by `close`)."""
+    """One flow's connections (closed by `close`), its admin and the guests it makes."""
 
     def __init__(self, config: RendioConfig, options: SimulationOptions) -> None:
         self.config = config
@@ -77,7 +77,6 @@ class Context:
             self.admin = AsyncRendioAdmin(config, http_client=self.http)
         except ConfigurationError as exc:
             raise Skip(f"needs the service role key ({exc.message})") from None
-        self._clients: list[AsyncRendioClient] = []
         self._model: Model | None = None
 
     def say(self, message: str) -> None:
@@ -89,9 +88,7 @@ class Context:
 
     def client(self) -> AsyncRendioClient:
         """A signed-out app client sharing the pool."""
-        client = AsyncRendioClient(self.config, http_client=self.http)
-        self._clients.append(client)
-        return client
+        return AsyncRendioClient(self.config, http_client=self.http)
 
     async def guest(self, credits: int = 0) -> AsyncRendioClient:
         """A new anonymous user; `credits` given by an admin adjustment (the service

@@ -3,7 +3,7 @@ their signed URLs and decoded, as the app's player would."""
 
 from __future__ import annotations
 
-from ._context import Context, decode_image, decode_video, describe
+from ._context import Context, decode_image, decode_video, describe, error_text
 from ._report import Recorder
 
 NAME = "generate"
@@ -32,7 +32,7 @@ async def run(ctx: Context, rec: Recorder) -> None:
         try:
             observed, ok = decode(await ctx.fetch(url)), True
         except Exception as exc:  # a download or decoding failure is the observation
-            observed, ok = f"{type(exc).__name__}: {exc}", False
+            observed, ok = error_text(exc), False
         rec.check(f"{name} through its signed URL", what, observed, ok)
     if status.video_url:
         rec.report.links["video"] = status.video_url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from types import ModuleType
 
@@ -20,7 +19,7 @@ from . import (
     rate_limit,
     security,
 )
-from ._context import Context, SimulationOptions
+from ._context import Context, SimulationOptions, error_text
 from ._report import FlowReport, Recorder, Skip
 
 _MODULES: tuple[ModuleType, ...] = (
@@ -48,7 +47,7 @@ async def run_flow(name: str, config: RendioConfig,
     except Skip as skip:
         rec.report.skipped = str(skip)
     except Exception as exc:  # the flow stopped early: that is its failure
-        rec.report.error = f"{type(exc).__name__}: {exc}"
+        rec.report.error = error_text(exc)
     finally:
         await ctx.close()
     return rec.finish()
@@ -65,9 +64,3 @@ async def run_flows(names: Sequence[str], config: RendioConfig,
             on_done(report)
         reports.append(report)
     return reports
-
-
-def simulate(names: Sequence[str], config: RendioConfig,
-             options: SimulationOptions | None = None) -> list[FlowReport]:
-    """`run_flows` for synchronous callers."""
-    return asyncio.run(run_flows(names, config, options))
