@@ -539,6 +539,12 @@ def test_clients_cannot_read_provider_columns(stack: RunningStack, sql: SqlRunne
     client = rest(stack.config.api_url, stack.config.anon_key, stack.user_jwt(user))
     rows = client.table("video_jobs").select(CLIENT_JOB_COLUMNS).execute().data
     assert [row["job_id"] for row in rows] == [job]
+    # The library's column list is exactly the grant: no readable column left out.
+    granted = {str(name) for (name,) in sql(
+        "select column_name from information_schema.column_privileges "
+        "where table_schema = 'public' and table_name = 'video_jobs' "
+        "and grantee = 'authenticated' and privilege_type = 'SELECT'")}
+    assert set(CLIENT_JOB_COLUMNS.split(",")) == granted
     for columns in ("*", "provider_job_id", "error_message", "provider_status_url"):
         with pytest.raises(APIError) as info:
             client.table("video_jobs").select(columns).execute()

@@ -184,7 +184,7 @@ def test_stuck_jobs_are_failed_and_refunded_once(call: Any, sql: SqlRunner) -> N
     assert sql("select credits_remaining from public.users where id = %s", user) == [(1,)]
 
     assert call("fail_stuck_jobs", "2 hours") >= 2
-    assert call("fail_stuck_jobs", "2 hours") >= 0  # a second run finds nothing of ours
+    call("fail_stuck_jobs", "2 hours")  # a second run changes nothing of ours (below)
     statuses = dict(sql("select job_id::text, status from public.video_jobs "
                         "where user_id = %s", user))
     assert statuses == {late: "failed", exhausted: "failed", healthy: "pending"}

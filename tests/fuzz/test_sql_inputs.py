@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import fuzz_settings
@@ -110,6 +110,9 @@ def test_hostile_arguments_are_refused_clearly_and_change_nothing(
 
     @fuzz_settings(scale=6)
     @given(call=_calls(user, model, job))
+    # One refusal every run: a negative amount.
+    @example(call=("deduct_credits", {"p_user_id": user, "p_amount": -1,
+                                      "p_reason": "admin_adjustment", "p_job_id": None}))
     def run(call: tuple[str, dict[str, Any]]) -> None:
         name, arguments = call
         before = _state(sql, user)
@@ -126,4 +129,5 @@ def test_hostile_arguments_are_refused_clearly_and_change_nothing(
         assert ledger_violations(sql, [user]) == [], (name, arguments, response.text)
 
     run()
+    assert "PT400" in seen  # the refusal path was exercised
     assert ledger_violations(sql) == []

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from storage3.exceptions import StorageApiError
 from supabase import ClientOptions, create_client
@@ -79,6 +79,7 @@ def test_object_names_never_leave_the_users_folder(
 
     @fuzz_settings(scale=4)
     @given(name=_names(user.user_id))
+    @example(name=f"{user.user_id}/plain.png")  # a name that must land, every run
     def run(name: str) -> None:
         try:
             storage.upload(name, PNG, {"content-type": "image/png", "upsert": "true"})
@@ -102,6 +103,7 @@ def test_object_names_never_leave_the_users_folder(
 
     with wire:
         run()
+    assert f"{user.user_id}/plain.png" in landed  # the accepted path was exercised
     # What was written sits under the storage root, in the user's folder of the bucket.
     written = _files(root) - files_before
     inside = root.resolve()

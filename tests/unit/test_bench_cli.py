@@ -14,8 +14,8 @@ from rendio_cli.main import app
 def test_bench_help_lists_the_benchmarks() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"])
     assert result.exit_code == 0
-    for name in ("stack", "credits", "api", "gateway", "pipeline", "sweeper", "all"):
-        assert name in result.output
+    # The argument's choices, as Click lists them (the names alone also occur in prose).
+    assert "stack|credits|api|gateway|pipeline|sweeper|all" in result.output
 
 
 def test_an_unknown_benchmark_exits_2() -> None:
