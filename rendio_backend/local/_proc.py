@@ -115,6 +115,18 @@ class PidFile:
             wait_until(lambda: not process_alive(pid), 5.0)
         return True
 
+    def kill(self) -> bool:
+        """SIGKILL the process group now, no grace (a crash, for the chaos campaign);
+        True when something was killed. The pid file goes either way."""
+        pid = self.live_pid()
+        self.remove()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        wait_until(lambda: not process_alive(pid), 5.0)
+        return True
+
 
 def spawn(
     argv: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None

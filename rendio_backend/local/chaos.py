@@ -30,11 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import re
-import signal
-import sys
 import time
 import uuid
 from collections import Counter
@@ -59,11 +56,11 @@ from rendio_backend.errors import (
 )
 from rendio_backend.models import Model
 
-from ._proc import PidFile, free_port, port_in_use, process_alive, spawn, wait_until
+from ._proc import PidFile, free_port, port_in_use, wait_until
 from .auth_settings import RateLimits
 from .config import StackConfig
 from .fakes.storekit import StoreKitSigner
-from .stack import Stack
+from .stack import LocalWorker, Stack
 
 T = TypeVar("T")
 Say = Callable[[str], None]
@@ -190,64 +187,33 @@ def temporary_stack(root: Path, say: Say) -> Iterator[Stack]:
         stack.down()
 
 
-class WorkerProcess:
+class WorkerProcess(LocalWorker):
     """One `rendio worker` of ours, with short leases and a sweeper every second."""
 
     def __init__(self, config: StackConfig, index: int, concurrency: int,
                  log_dir: Path) -> None:
-        self.config = config
         self.index = index
-        self.concurrency = concurrency
-        self.pid_file = PidFile(config.run_dir / f"chaos-worker-{index}.pid",
-                                marker="rendio_cli.main worker")
-        self.log_path = log_dir / f"chaos-worker-{index}.log"
-
-    def start(self) -> None:
-        argv = [sys.executable, "-m", "rendio_cli.main", "worker",
-                "--concurrency", str(self.concurrency), "--poll-interval", "0.5",
-                "--lease", "3", "--finish-lease", "10", "--idle-interval", "0.1",
-                "--sweep-interval", "1", "--grace", "1", "--backoff-max", "1"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RENDIO_WORKER_")}
-        env.update(self.config.rendio_config().as_env())
-        self.pid_file.write(spawn(argv, log_path=self.log_path, env=env).pid)
-        # Until it has exec'd, `alive()` would disown it (and a second one be started).
-        wait_until(self.alive, 5.0)
+        super().__init__(config, name=f"chaos-worker-{index}", log_dir=log_dir, args=(
+            "--concurrency", str(concurrency), "--poll-interval", "0.5", "--lease", "3",
+            "--finish-lease", "10", "--idle-interval", "0.1", "--sweep-interval", "1",
+            "--grace", "1", "--backoff-max", "1"))
 
     def alive(self) -> bool:
-        return self.pid_file.live_pid() is not None
+        return self.pid() is not None
 
     def kill(self) -> bool:
         """SIGKILL, no grace: whatever it held is left to leases and the sweeper."""
-        pid = self.pid_file.live_pid()
-        if pid is None:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        wait_until(lambda: not process_alive(pid), 5.0)
-        self.pid_file.remove()
-        return True
-
-    def stop(self) -> None:
-        self.pid_file.stop(timeout=5.0)
+        return self.pid_file.kill()
 
 
 def _crash_restart(pid_file: PidFile, start: Callable[[], None],
                    wait_ready: Callable[[], None], port: tuple[str, int] | None = None) -> None:
-    pid = pid_file.live_pid()
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        wait_until(lambda: not process_alive(pid), 5.0)
-    pid_file.remove()
+    pid_file.kill()
     if port is not None:
         # The main thread is a zombie before the other threads have closed the
         # listening socket: a start at once could find the port still taken.
         wait_until(lambda: not port_in_use(*port), 10.0)
-    start()
-    # Until the child has exec'd, its command line is ours and `live_pid` disowns it,
-    # which the pieces' wait_ready would take for an exit (Stack.up starts both pieces
-    # before waiting, so it never asks that early).
-    wait_until(lambda: pid_file.live_pid() is not None, 5.0)
+    start()  # PidFile.write waits for the child's exec, so wait_ready finds it
     wait_ready()
 
 

@@ -258,6 +258,19 @@ class LocalService(Protocol):
     async def shutdown(self) -> None: ...
 
 
+class AppOnly:
+    """A LocalService with nothing to start or stop."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def startup(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
 def save_config(config: StackConfig, path: Path) -> None:
     """Write the configuration for the stack's own processes (holds secrets: mode 0600)."""
     import json

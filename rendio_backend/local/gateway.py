@@ -34,7 +34,7 @@ import aiohttp
 import yarl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .config import LocalService, StackConfig, load_config
+from .config import AppOnly, LocalService, StackConfig, load_config
 from .cors import KongCors
 
 # Headers that describe one connection, not the message (RFC 9110 §7.6.1).
@@ -276,19 +276,6 @@ async def _read_body(receive: Receive) -> bytes | None:
     return b"".join(chunks)
 
 
-class _AppOnly:
-    """A service with nothing to start or stop."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def startup(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
-
-
 def build_services(config: StackConfig) -> dict[str, LocalService]:
     from rendio_backend.api import create_app as create_functions_app
 
@@ -300,8 +287,8 @@ def build_services(config: StackConfig) -> dict[str, LocalService]:
     return {
         "auth": create_auth_service(config),
         "storage": create_storage_service(config),
-        "functions": _AppOnly(create_functions_app(config.rendio_config())),
-        "fake_apple": _AppOnly(create_fake_apple_app(config)),
+        "functions": AppOnly(create_functions_app(config.rendio_config())),
+        "fake_apple": AppOnly(create_fake_apple_app(config)),
         **create_fake_provider_services(config),
     }
 

@@ -144,15 +144,15 @@ def _can_run(bin_dir: Path, account: pwd.struct_passwd) -> bool:
     return True
 
 
-def _major_version(bin_dir: Path) -> str:
-    """"18" for PostgreSQL 18.x (`postgres --version` is allowed as root)."""
+def server_major_version(bin_dir: Path) -> int | None:
+    """18 for PostgreSQL 18.x, None if unknown (`postgres --version` is allowed as root)."""
     try:
         result = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
                                 text=True, timeout=30, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
-        return "pg"
-    match = re.search(r"\b(\d+)(?:\.\d+)", result.stdout)
-    return match[1] if match else "pg"
+        return None
+    match = re.search(r"\b(\d+)(?:\.\d+)?", result.stdout)
+    return int(match[1]) if match else None
 
 
 def _publish(tree: Path) -> None:
@@ -187,7 +187,7 @@ def _copy_install(bin_dir: Path) -> Path:
     source = f"{os.path.realpath(install)}\0{stat.st_mtime_ns}\0{stat.st_size}"
     key = hashlib.sha256(source.encode()).hexdigest()[:12]
     cache = SYSTEM_DIR / "postgres"
-    target = cache / f"{_major_version(bin_dir)}-{key}"
+    target = cache / f"{server_major_version(bin_dir) or 'pg'}-{key}"
     relative = Path(install.parent.name) / install.name
     if (target / relative / "bin" / "postgres").is_file():
         return target / relative / "bin"

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from rendio_backend.dbtools.errors import DatabaseUnavailable
 from ._proc import PidFile, fail_with_log, port_in_use, spawn, wait_until
 from .config import StackConfig, save_config
 from .errors import PortBusy, StackError
-from .postgres import LocalPostgres
+from .postgres import LocalPostgres, server_major_version
 from .postgrest import LocalPostgrest
 
 
@@ -92,19 +92,22 @@ class LocalWorker:
     """
 
     MARKER = "rendio_cli.main worker"
+    # Short pauses: a developer watches jobs finish; `down` waits at most 10 s.
+    DEV_ARGS = ("--concurrency", "2", "--poll-interval", "2", "--idle-interval", "0.5",
+                "--grace", "5")
 
-    def __init__(self, config: StackConfig) -> None:
+    def __init__(self, config: StackConfig, *, name: str = "worker",
+                 args: Sequence[str] = DEV_ARGS, log_dir: Path | None = None) -> None:
         self.config = config
-        self.pid_file = PidFile(config.run_dir / "worker.pid", marker=self.MARKER)
-        self.log_path = config.log_dir / "worker.log"
+        self.args = tuple(args)
+        self.pid_file = PidFile(config.run_dir / f"{name}.pid", marker=self.MARKER)
+        self.log_path = (log_dir or config.log_dir) / f"{name}.log"
 
     def pid(self) -> int | None:
         return self.pid_file.live_pid()
 
     def start(self) -> None:
-        # Short pauses: a developer watches jobs finish; `down` waits at most 10 s.
-        argv = [sys.executable, "-m", "rendio_cli.main", "worker", "--concurrency", "2",
-                "--poll-interval", "2", "--idle-interval", "0.5", "--grace", "5"]
+        argv = [sys.executable, "-m", "rendio_cli.main", "worker", *self.args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RENDIO_WORKER_")}
         env.update(self.config.rendio_config().as_env())
         process = spawn(argv, log_path=self.log_path, env=env)
@@ -278,20 +281,6 @@ class Stack:
                 return True
         except DatabaseUnavailable:
             return False
-
-
-def server_major_version(bin_dir: Path) -> int | None:
-    """The major version of the server binaries in `bin_dir` (None if unknown)."""
-    import re
-    import subprocess
-
-    try:
-        result = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
-                                text=True, timeout=10, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r"\b(\d+)(?:\.\d+)?", result.stdout)
-    return int(match[1]) if match else None
 
 
 def reset_database(config: StackConfig) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._http import json_response, service_path
+from ..keys import b64url
 from . import _store as store
 from ._accounts import set_email_identity
 from ._context import DEFAULT_ROLE, DUPLICATE_EMAIL, AuthContext, Conn, password_reset_columns
@@ -225,7 +225,7 @@ async def _soft_delete(conn: Conn, user: store.Row) -> None:
         if not value:
             return ""
         digest = hashlib.sha256(f"{user_id}{value}".encode()).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return b64url(digest)
     await store.update_user(conn, user["id"], {
         "email": obfuscate(user["email"]) or None,
         "phone": obfuscate(user["phone"])[:15] or None,

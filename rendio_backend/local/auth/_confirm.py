@@ -171,14 +171,14 @@ class VerifyEndpoints:
             for identity in await store.identities_of(conn, user["id"]):
                 if identity["email"] and identity["email"] == (user["email"] or "").lower():
                     await store.update_identity_data(conn, identity, {"email_verified": True})
+            await store.update_app_metadata_providers(conn, user)
         elif column.startswith("email_change"):
             if (settings.enable_confirmations and settings.double_confirm_changes
                     and user["email_change_confirm_status"] == 0 and user["email"]):
                 await store.update_user(conn, user["id"], {
                     "email_change_confirm_status": 1, column: ""})
                 return {"msg": _SINGLE_CONFIRMATION, "code": "200"}
-            await apply_email_change(conn, user, user["email_change"])
+            await apply_email_change(conn, user, user["email_change"])  # providers too
         else:
             raise forbidden("otp_expired", _LINK_EXPIRED)  # no recovery links are sent here
-        await store.update_app_metadata_providers(conn, user)
         return await self.tokens.issue_session(conn, request, user["id"], "otp")

@@ -1,12 +1,15 @@
-"""Files the fakes create once and every process then shares (gateway workers, tests,
-the CLI): written to a private temporary file, then linked into place, so a process
-that loses the race reads the winner's file instead of overwriting it."""
+"""Files the fakes share between processes (gateway workers, tests, the CLI): files
+created once (written to a private temporary file, then linked into place, so a process
+that loses the race reads the winner's file instead of overwriting it) and their
+sqlite stores."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -25,3 +28,15 @@ def create_once(path: Path, make: Callable[[], bytes]) -> bytes:
         finally:
             temporary.unlink()
     return path.read_bytes()
+
+
+@contextmanager
+def sqlite_transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """One transaction on the store at `path`: committed, or rolled back on an error.
+    Several gateway workers may write at once; sqlite serialises them."""
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()

@@ -30,8 +30,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ._files import create_once
+from ._files import create_once, sqlite_transaction
 
 if TYPE_CHECKING:
     from ..config import StackConfig
@@ -112,15 +111,8 @@ class FakeDeviceCheck:
             db.execute("create table if not exists bits (device blob primary key, "
                        "bit0 integer not null, bit1 integer not null, updated text not null)")
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # Several gateway workers may write at once: sqlite serialises them.
-        db = sqlite3.connect(self.db_path, timeout=10)
-        try:
-            with db:  # commits, or rolls back on an error
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite_transaction(self.db_path)
 
     # --- checks ---------------------------------------------------------------------
     def check_authorization(self, header: str | None) -> None:

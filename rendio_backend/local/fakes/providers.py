@@ -64,15 +64,13 @@ restarted gateway) sees the same requests.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,7 +85,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from ._files import create_once
+from ..keys import b64url
+from ._files import create_once, sqlite_transaction
 from .media import sample_file
 
 if TYPE_CHECKING:
@@ -177,7 +176,7 @@ def jwks_of(*keys: Ed25519PrivateKey) -> dict[str, Any]:
                                             serialization.PublicFormat.Raw)
         entries.append({"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
                         "kid": hashlib.sha256(raw).hexdigest()[:16],
-                        "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()})
+                        "x": b64url(raw)})
     return {"keys": entries}
 
 
@@ -276,14 +275,8 @@ class Store:
             db.execute("create table if not exists submissions "
                        "(key text primary key, count integer not null)")
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
-        try:
-            with db:  # one transaction: commits, or rolls back on an error
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite_transaction(self.path)
 
     @staticmethod
     def _row(row: tuple[Any, ...] | None) -> FakeRequest | None:
@@ -681,20 +674,9 @@ class FakeProviders:
         ])
 
 
-class _RunwayService:
-    """The Runway half as a LocalService of its own (the fal half starts and stops)."""
-
-    def __init__(self, fakes: FakeProviders) -> None:
-        self.app: ASGIApp = fakes.runway_app
-
-    async def startup(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
-
-
 def create_fake_provider_services(config: StackConfig) -> dict[str, LocalService]:
     """The gateway's services `fake_fal` and `fake_runway` (one shared store)."""
+    from ..config import AppOnly
+
     fakes = FakeProviders(config)
-    return {"fake_fal": fakes, "fake_runway": _RunwayService(fakes)}
+    return {"fake_fal": fakes, "fake_runway": AppOnly(fakes.runway_app)}
